@@ -1,0 +1,293 @@
+"""The ingest engine: plan -> read headers in parallel -> write batches -> statistics -> run record."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+from tqdm import tqdm
+
+from rawdata.checksums import read_hash_file
+from rawdata.classify import ExclusionRules
+from rawdata.extract import ChunkResult, ChunkTask, ExtractConfig, FolderContext, Problem
+from survey import stats
+from survey.ingest.executors import make_executor
+from survey.ingest.plan import FolderPlan, build_plan, discover, effective_range, refs_from_paths
+from survey.ingest.writer import BatchWriter
+from survey.models import FileProblem, Frame, IngestRun, NightFolder
+from survey.runlog import HOST, ResourceMeter, mark_interrupted_runs, run_log_file
+
+log = logging.getLogger("survey.ingest")
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_FATAL, EXIT_DEFERRED = 0, 1, 2, 3
+
+
+@dataclass
+class IngestOptions:
+    data_root: str
+    start_date: date | None = None
+    end_date: date | None = None
+    units: list[str] | None = None
+    new_data_only: bool = False
+    cutoff: date | None = None
+    cleanup: bool = False
+    dry_run: bool = False
+    parallel: bool | None = None
+    workers: int = 0
+    executor: str = "local"
+    force: bool = False
+    folder_paths: list[str] | None = None
+    trigger: str = "manual"
+    verify_checksums: bool = True
+    settle_seconds: float = 3600.0
+    progress: bool = False
+    chunk_size: int = 0
+    include_test: bool = False
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    run_id: int
+    status: str
+    exit_code: int
+    counts: dict[str, int]
+    table: dict[str, dict[str, int]]
+    log_file: str
+    duration_s: float
+    files_per_s: float
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+
+def extract_config(opts: IngestOptions) -> ExtractConfig:
+    conf = settings.GWPORTAL
+    rules = ExclusionRules.from_config({"focus": conf["EXCLUDE_FOCUS"], "test": conf["EXCLUDE_TEST"]})
+    return ExtractConfig(
+        rules=rules,
+        verify_checksums=opts.verify_checksums,
+        settle_seconds=opts.settle_seconds,
+        pointing_tolerance_deg=conf["POINTING_TOLERANCE_DEG"],
+    )
+
+
+def run_ingest(opts: IngestOptions, *, on_plan: Callable[[list[FolderPlan]], bool] | None = None) -> IngestReport:
+    """Run one ingest. `on_plan` may show the plan and return False to cancel (the confirmation prompt)."""
+    opts.data_root = os.path.abspath(opts.data_root)
+    mark_interrupted_runs()
+    run = IngestRun.objects.create(
+        trigger=opts.trigger, arguments=opts.arguments or _describe(opts), started_at=timezone.now(),
+        heartbeat_at=timezone.now(), host=HOST, pid=os.getpid(), executor=opts.executor,
+    )
+    with run_log_file("ingest", run.id) as log_path:
+        IngestRun.objects.filter(pk=run.pk).update(log_file=str(log_path))
+        try:
+            return _run(run, opts, str(log_path), on_plan)
+        except BaseException as exc:
+            log.exception("ingest run %s aborted", run.id)
+            IngestRun.objects.filter(pk=run.pk).update(
+                status=IngestRun.Status.ERROR, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:4000]
+            )
+            raise
+
+
+def _describe(opts: IngestOptions) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in vars(opts).items() if k != "arguments"}
+
+
+def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestReport:
+    started = time.perf_counter()
+    meter = ResourceMeter()
+    if opts.folder_paths is not None:
+        refs = refs_from_paths(opts.folder_paths)
+    else:
+        start, end = effective_range(opts.start_date, opts.end_date, opts.new_data_only, opts.cutoff)
+        refs = discover(opts.data_root, start=start, end=end, units=opts.units, include_test=opts.include_test)
+    log.info("run %s: %d night folders under %s", run.id, len(refs), opts.data_root)
+    plans = build_plan(refs, reread_all=opts.cleanup or opts.force)
+    counts: Counter[str] = Counter(
+        folders=len(plans),
+        files=sum(len(p.listing.files) for p in plans),
+        unchanged=sum(p.unchanged for p in plans),
+        failing=sum(p.failing for p in plans),
+        to_read=sum(len(p.to_read) for p in plans),
+        missing=sum(len(p.vanished) for p in plans),
+        reappeared=sum(len(p.reappeared) for p in plans),
+    )
+    plan_rows = [
+        {"folder": f"{p.ref.unit_dir}/{p.ref.name}", "files": len(p.listing.files), "to_read": len(p.to_read),
+         "unchanged": p.unchanged, "vanished": len(p.vanished)}
+        for p in plans
+    ]
+    if on_plan is not None and not on_plan(plans):
+        opts.dry_run = True
+    if opts.dry_run:
+        return _finish(run, IngestRun.Status.DRY_RUN, EXIT_OK, counts, Counter(), log_path, started, meter, plan_rows)
+
+    _mark_presence(plans)
+    table: Counter[tuple[str, str, str]] = Counter()
+    touched: dict[str, set[int]] = {"nights": set(), "tiles": set(), "targets": set()}
+    image_ids: set[str] = set()
+    writer = BatchWriter(run.id)
+    cfg = extract_config(opts)
+    tasks, owners = _tasks(plans, cfg, opts)
+    workers = opts.workers or settings.GWPORTAL["INGEST_WORKERS"]
+    executor = make_executor(
+        opts.executor, workers, n_files=counts["to_read"], parallel=opts.parallel,
+        threshold=settings.GWPORTAL["PARALLEL_THRESHOLD"],
+    )
+    IngestRun.objects.filter(pk=run.pk).update(executor=executor.name, workers=executor.workers, n_folders=len(plans), n_files=counts["files"])
+    log.info("reading %d files with %s executor (%d workers)", counts["to_read"], executor.name, executor.workers)
+    bar = tqdm(total=counts["to_read"], unit="file", disable=not opts.progress, dynamic_ncols=True)
+    last_beat = time.monotonic()
+    try:
+        pending: list[ChunkResult] = []
+        pending_owner: FolderPlan | None = None
+        for result, owner in zip(executor.map(tasks), owners):
+            bar.update(result.headers_read)
+            counts["headers_read"] += result.headers_read
+            counts["deferred"] += len(result.deferred)
+            for d in result.deferred:
+                log.info("deferred (still being written?): %s - %s", d.path, d.detail)
+            if opts.cleanup and pending_owner is not None and owner is not pending_owner:
+                _write(writer, pending, pending_owner, True, counts, table, touched, image_ids)
+                pending = []
+            pending.append(result)
+            pending_owner = owner
+            if not opts.cleanup:
+                _write(writer, pending, owner, False, counts, table, touched, image_ids)
+                pending = []
+            if time.monotonic() - last_beat > 5:
+                meter.sample()
+                IngestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), n_headers_read=counts["headers_read"])
+                last_beat = time.monotonic()
+        if pending:
+            _write(writer, pending, pending_owner, opts.cleanup, counts, table, touched, image_ids)
+    finally:
+        meter.sample()
+        bar.close()
+        executor.close()
+
+    counts["duplicates"] = _report_duplicates(writer, image_ids)
+    touched["nights"].update(NightFolder.objects.filter(id__in=[p.folder_id for p in plans]).values_list("night_id", flat=True))
+    stats.refresh_night_unit_stats(touched["nights"])
+    stats.refresh_tiles(touched["tiles"])
+    stats.refresh_targets(touched["targets"])
+    _update_folders(plans, counts)
+    errors = counts["problems"] + counts["failing"]
+    if errors:
+        status, code = IngestRun.Status.FAILED, EXIT_FAILED_FILES
+    elif counts["deferred"]:
+        status, code = IngestRun.Status.SUCCESS, EXIT_DEFERRED
+    else:
+        status, code = IngestRun.Status.SUCCESS, EXIT_OK
+    return _finish(run, status, code, counts, table, log_path, started, meter, plan_rows)
+
+
+def _tasks(plans: list[FolderPlan], cfg: ExtractConfig, opts: IngestOptions) -> tuple[list[ChunkTask], list[FolderPlan]]:
+    size = opts.chunk_size or settings.GWPORTAL["BATCH_SIZE"]
+    now = time.time()
+    tasks, owners = [], []
+    for plan in plans:
+        if not plan.to_read:
+            continue
+        hashes = None
+        if plan.listing.has_hash and cfg.verify_checksums:
+            hashes = read_hash_file(os.path.join(plan.ref.path, "allfiles.hash"))
+        for start in range(0, len(plan.to_read), size):
+            part = plan.to_read[start : start + size]
+            sub = {e.name: hashes[e.name] for e in part if e.name in hashes} if hashes is not None else None
+            ctx = FolderContext(unit=plan.ref.unit, folder=plan.ref.info, path=plan.ref.path, hashes=sub)
+            tasks.append(ChunkTask(context=ctx, files=part, config=cfg, now=now))
+            owners.append(plan)
+    return tasks, owners
+
+
+def _write(writer, results, plan, replace, counts, table, touched, image_ids) -> None:
+    out = writer.write(results, folder_id=plan.folder_id, unit_id=plan.unit_id, existing=plan.existing_ids, replace_folder=replace)
+    counts["updated"] += out["updated"]
+    counts["new"] += out["frames"] - out["updated"]
+    touched["nights"].update(out["night_ids"])
+    touched["tiles"].update(out["tile_ids"])
+    touched["targets"].update(out["target_ids"])
+    image_ids.update(out["image_ids"])
+    for result in results:
+        for frame in result.frames:
+            kind = "excluded" if frame.columns["excluded_by"] else frame.columns["image_type"]
+            table[(frame.night.isoformat(), plan.ref.unit, kind)] += 1
+            if frame.columns["excluded_by"]:
+                counts["excluded"] += 1
+        for problem in result.problems:
+            counts["problems" if problem.severity == "error" else "warnings"] += 1
+            log.warning("%s [%s]: %s", problem.path, problem.reason, problem.detail)
+
+
+def _mark_presence(plans: list[FolderPlan]) -> None:
+    vanished = [i for p in plans for i in p.vanished]
+    back = [i for p in plans for i in p.reappeared]
+    for ids, present in ((vanished, False), (back, True)):
+        for start in range(0, len(ids), 900):
+            Frame.objects.filter(id__in=ids[start : start + 900]).update(present=present, updated_at=timezone.now())
+    if vanished:
+        log.warning("%d catalogued files are gone from disk (marked missing, not deleted)", len(vanished))
+
+
+def _report_duplicates(writer: BatchWriter, image_ids: set[str]) -> int:
+    """Frames sharing a TCSpy IMAGEID are all kept; every one after the first gets a warning."""
+    ids = sorted(image_ids)
+    problems = []
+    for start in range(0, len(ids), 900):
+        dup = (
+            Frame.objects.filter(image_id__in=ids[start : start + 900])
+            .values("image_id").annotate(n=Count("id")).filter(n__gt=1).values_list("image_id", flat=True)
+        )
+        for image_id in dup:
+            rows = list(Frame.objects.filter(image_id=image_id).order_by("id").values_list("path", "file_size", "file_mtime_ns", "folder_id"))
+            first = rows[0][0]
+            for path, size, mtime, folder_id in rows[1:]:
+                problems.append((folder_id, Problem(path, size, mtime, "duplicate_imageid", f"IMAGEID {image_id} also in {first}", "warning")))
+    for folder_id, problem in problems:
+        writer.record_problems([problem], folder_id)
+    return len(problems)
+
+
+def _update_folders(plans: list[FolderPlan], counts: Counter) -> None:
+    now = timezone.now()
+    open_errors = set(
+        FileProblem.objects.filter(folder_id__in=[p.folder_id for p in plans], resolved=False, severity="error")
+        .values_list("folder_id", flat=True).distinct()
+    )
+    for plan in plans:
+        listing = plan.listing
+        NightFolder.objects.filter(pk=plan.folder_id).update(
+            file_count=len(listing.files), total_bytes=listing.total_bytes, newest_mtime_ns=listing.newest_mtime_ns,
+            ingested_fingerprint=listing.fingerprint(), ingested_at=now, last_checked_at=now, present=True,
+            state=NightFolder.State.FAILED if plan.folder_id in open_errors else NightFolder.State.INGESTED,
+        )
+
+
+def _finish(run, status, code, counts, table, log_path, started, meter, plan_rows) -> IngestReport:
+    duration = time.perf_counter() - started
+    rate = (counts["headers_read"] / duration) if duration > 0 else 0.0
+    nested: dict[str, dict[str, int]] = {}
+    for (night, unit, kind), n in sorted(table.items()):
+        nested.setdefault(f"{night} {unit}", {})[kind] = n
+    IngestRun.objects.filter(pk=run.pk).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), duration_s=duration, files_per_s=rate,
+        n_new=counts["new"], n_updated=counts["updated"], n_unchanged=counts["unchanged"], n_excluded=counts["excluded"],
+        n_problems=counts["problems"] + counts["failing"], n_deferred=counts["deferred"], n_missing=counts["missing"],
+        n_duplicates=counts["duplicates"], n_headers_read=counts["headers_read"],
+        peak_rss_mb=meter.peak_rss / 2**20, cpu_s=meter.cpu_seconds,
+        report={"counts": dict(counts), "table": nested, "plan": plan_rows[:500], "exit_code": code},
+    )
+    log.info("run %s %s: %d new, %d updated, %d unchanged, %d problems, %d deferred in %.2f s (exit %d)",
+             run.id, status, counts["new"], counts["updated"], counts["unchanged"],
+             counts["problems"] + counts["failing"], counts["deferred"], duration, code)
+    return IngestReport(run.id, status, code, dict(counts), nested, log_path, duration, rate, plan_rows)

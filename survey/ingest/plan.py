@@ -1,0 +1,144 @@
+"""Plan an ingest: which folders, which files are new, changed, unchanged, vanished or still failing.
+
+Only names, sizes and mtimes are compared here; no header is read for a file that has not changed.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from rawdata.folders import parse_folder_name
+from rawdata.scan import FileEntry, FolderListing, NightFolderRef, iter_night_folders, list_folder
+from rawdata.folders import parse_unit_dir
+from survey.models import FileProblem, Frame, Night, NightFolder, Unit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FolderPlan:
+    ref: NightFolderRef
+    listing: FolderListing
+    folder_id: int = 0
+    unit_id: int = 0
+    to_read: list[FileEntry] = field(default_factory=list)
+    existing_ids: dict[str, int] = field(default_factory=dict)  # path -> id of rows to replace
+    unchanged: int = 0
+    reappeared: list[int] = field(default_factory=list)
+    vanished: list[int] = field(default_factory=list)
+    failing: int = 0  # unchanged files whose problem persists
+
+
+def effective_range(start: date | None, end: date | None, new_data_only: bool, cutoff: date | None) -> tuple[date | None, date | None]:
+    """`--new-data-only` narrows the range to nights after the cutoff; it never widens or replaces it."""
+    if new_data_only and cutoff is not None:
+        floor = cutoff + timedelta(days=1)
+        start = floor if start is None or start < floor else start
+    return start, end
+
+
+def refs_from_paths(paths: list[str]) -> list[NightFolderRef]:
+    """Night folders named explicitly (monitor, reprocess): `<root>/<unit>/<folder>`."""
+    import os
+
+    refs = []
+    for path in paths:
+        path = os.path.abspath(path)
+        unit_dir = os.path.basename(os.path.dirname(path))
+        unit = parse_unit_dir(unit_dir)
+        info = parse_folder_name(os.path.basename(path))
+        if unit and info and info.date and os.path.isdir(path):
+            refs.append(NightFolderRef(unit, unit_dir, info, path, os.stat(path).st_mtime_ns))
+        else:
+            log.warning("not a night folder, skipped: %s", path)
+    return refs
+
+
+def discover(root: str, *, start: date | None, end: date | None, units: list[str] | None, include_test: bool = False) -> list[NightFolderRef]:
+    return list(iter_night_folders(root, units=units, start=start, end=end, include_test=include_test))
+
+
+def ensure_rows(refs: list[NightFolderRef]) -> tuple[dict[str, int], dict[str, int]]:
+    """Units, nights and folders exist as rows before any frame is written; returns id maps."""
+    units = {u.name: u.id for u in Unit.objects.all()}
+    for ref in refs:
+        if ref.unit not in units:
+            units[ref.unit] = Unit.objects.get_or_create(name=ref.unit, defaults={"dir_name": ref.unit_dir})[0].id
+    dates = {ref.info.date for ref in refs}
+    nights = dict(Night.objects.filter(date__in=dates).values_list("date", "id"))
+    missing = dates - set(nights)
+    if missing:
+        Night.objects.bulk_create([Night(date=d) for d in missing], ignore_conflicts=True)
+        nights = dict(Night.objects.filter(date__in=dates).values_list("date", "id"))
+    folders: dict[str, int] = {}
+    paths = [ref.path for ref in refs]
+    for start in range(0, len(paths), 900):
+        folders.update(NightFolder.objects.filter(path__in=paths[start : start + 900]).values_list("path", "id"))
+    new = [
+        NightFolder(
+            unit_id=units[r.unit], night_id=nights[r.info.date], name=r.name, path=r.path, gain=r.info.gain,
+            binning=r.info.binning, is_too=r.info.is_too, is_test=r.info.is_test, tags=list(r.info.tags),
+            valid=r.info.valid, problems=list(r.info.problems), dir_mtime_ns=r.dir_mtime_ns,
+        )
+        for r in refs
+        if r.path not in folders
+    ]
+    if new:
+        NightFolder.objects.bulk_create(new, ignore_conflicts=True)
+        for start in range(0, len(paths), 900):
+            folders.update(NightFolder.objects.filter(path__in=paths[start : start + 900]).values_list("path", "id"))
+    return units, folders
+
+
+def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPlan]:
+    """List every folder and compare with the catalogue."""
+    units, folders = ensure_rows(refs)
+    plans = []
+    for ref in refs:
+        try:
+            listing = list_folder(ref.path)
+        except OSError as exc:
+            log.error("cannot list %s: %s", ref.path, exc)
+            listing = FolderListing()
+        plans.append(FolderPlan(ref=ref, listing=listing, folder_id=folders[ref.path], unit_id=units[ref.unit]))
+    by_id = {p.folder_id: p for p in plans}
+    known: dict[int, dict[str, tuple[int, int, int, bool]]] = {p.folder_id: {} for p in plans}
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        rows = Frame.objects.filter(folder_id__in=ids[start : start + 500]).values_list(
+            "folder_id", "filename", "id", "file_size", "file_mtime_ns", "present"
+        )
+        for folder_id, name, frame_id, size, mtime, present in rows.iterator(chunk_size=20000):
+            known[folder_id][name] = (frame_id, size, mtime, present)
+    failing: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(ids), 500):
+        failing.update(
+            (path, (size, mtime))
+            for path, size, mtime in FileProblem.objects.filter(
+                folder_id__in=ids[start : start + 500], resolved=False, severity="error"
+            ).values_list("path", "file_size", "file_mtime_ns")
+        )
+    for plan in plans:
+        rows = known[plan.folder_id]
+        seen = set()
+        for entry in plan.listing.files:
+            seen.add(entry.name)
+            path = f"{plan.ref.path}/{entry.name}"
+            row = rows.get(entry.name)
+            if row is not None:
+                frame_id, size, mtime, present = row
+                if reread_all or size != entry.size or mtime != entry.mtime_ns:
+                    plan.to_read.append(entry)
+                    plan.existing_ids[path] = frame_id
+                elif present:
+                    plan.unchanged += 1
+                else:
+                    plan.reappeared.append(frame_id)
+                continue
+            if not reread_all and failing.get(path) == (entry.size, entry.mtime_ns):
+                plan.failing += 1
+                continue
+            plan.to_read.append(entry)
+        plan.vanished = [row[0] for name, row in rows.items() if name not in seen and row[3]]
+    return plans
