@@ -137,6 +137,8 @@ def extract_file(path: str, entry: FileEntry, ctx: FolderContext, cfg: ExtractCo
     except HeaderError as exc:
         if exc.reason in {"truncated_header", "empty"} and settling:
             return Deferred(path, f"{exc.reason}: still being written?")
+        if exc.reason == "unreadable" and not os.path.lexists(path):
+            return Deferred(path, "vanished between the scan and the read")
         return Problem(path, entry.size, entry.mtime_ns, exc.reason, exc.detail)
     if entry.size < header.expected_size and not entry.name.endswith(".fz"):
         detail = f"file has {entry.size} bytes, header and data need {header.expected_size}"

@@ -19,8 +19,9 @@ from rawdata.checksums import read_hash_file
 from rawdata.classify import ExclusionRules
 from rawdata.extract import ChunkResult, ChunkTask, ExtractConfig, FolderContext, Problem
 from survey import stats
+from survey.faults import crash_point
 from survey.ingest.executors import make_executor
-from survey.ingest.plan import FolderPlan, build_plan, discover, effective_range, refs_from_paths
+from survey.ingest.plan import FolderPlan, build_plan, discover, effective_range, needs_work, refs_from_paths
 from survey.ingest.writer import BatchWriter
 from survey.models import FileProblem, Frame, IngestRun, NightFolder
 from survey.runlog import HOST, ResourceMeter, mark_interrupted_runs, run_log_file
@@ -112,6 +113,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
         refs = discover(opts.data_root, start=start, end=end, units=opts.units, include_test=opts.include_test)
     log.info("run %s: %d night folders under %s", run.id, len(refs), opts.data_root)
     plans = build_plan(refs, reread_all=opts.cleanup or opts.force)
+    crash_point("planned")
     counts: Counter[str] = Counter(
         folders=len(plans),
         files=sum(len(p.listing.files) for p in plans),
@@ -131,9 +133,19 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
     if opts.dry_run:
         return _finish(run, IngestRun.Status.DRY_RUN, EXIT_OK, counts, Counter(), log_path, started, meter, plan_rows)
 
-    _mark_presence(plans)
     table: Counter[tuple[str, str, str]] = Counter()
     touched: dict[str, set[int]] = {"nights": set(), "tiles": set(), "targets": set()}
+    # Frames about to vanish, come back or be re-read may leave their tile/target: refresh those too.
+    changing = [p.folder_id for p in plans if p.to_read or p.vanished or p.reappeared]
+    before_tiles, before_targets = stats.tiles_and_targets_of_folders(changing)
+    touched["tiles"].update(before_tiles)
+    touched["targets"].update(before_targets)
+    # Durable "statistics pending" marker: a run killed before its statistics leaves these folders in
+    # 'ingesting', and the next run refreshes their statistics even when it has nothing to read.
+    recovering = [p.folder_id for p in plans if p.state == NightFolder.State.INGESTING]
+    NightFolder.objects.filter(id__in=[p.folder_id for p in plans if needs_work(p)]).update(state=NightFolder.State.INGESTING)
+    _mark_presence(plans)
+    crash_point("presence_marked")
     image_ids: set[str] = set()
     writer = BatchWriter(run.id)
     cfg = extract_config(opts)
@@ -151,6 +163,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
         pending: list[ChunkResult] = []
         pending_owner: FolderPlan | None = None
         for result, owner in zip(executor.map(tasks), owners):
+            crash_point("chunk_read")
             bar.update(result.headers_read)
             counts["headers_read"] += result.headers_read
             counts["deferred"] += len(result.deferred)
@@ -175,12 +188,20 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
         bar.close()
         executor.close()
 
+    crash_point("all_written")
+    _touch_recovering(recovering, touched, image_ids)
     counts["duplicates"] = _report_duplicates(writer, image_ids)
+    crash_point("duplicates_reported")
     touched["nights"].update(NightFolder.objects.filter(id__in=[p.folder_id for p in plans]).values_list("night_id", flat=True))
     stats.refresh_night_unit_stats(touched["nights"])
+    crash_point("night_stats")
     stats.refresh_tiles(touched["tiles"])
+    crash_point("tile_stats")
     stats.refresh_targets(touched["targets"])
     _update_folders(plans, counts)
+    crash_point("folders_updated")
+    if counts["new"] or counts["updated"] or counts["missing"] or counts["reappeared"] or recovering:
+        _refresh_public_snapshots()
     errors = counts["problems"] + counts["failing"]
     if errors:
         status, code = IngestRun.Status.FAILED, EXIT_FAILED_FILES
@@ -189,6 +210,16 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
     else:
         status, code = IngestRun.Status.SUCCESS, EXIT_OK
     return _finish(run, status, code, counts, table, log_path, started, meter, plan_rows)
+
+
+def _refresh_public_snapshots() -> None:
+    """/status/, /tiles/ and the survey page follow the ingest at once; a failure here never fails the run."""
+    from survey.status import refresh_snapshots
+
+    try:
+        refresh_snapshots()
+    except Exception:  # noqa: BLE001 - the snapshots are recomputed on request when stale anyway
+        log.exception("could not refresh the survey status snapshots")
 
 
 def _tasks(plans: list[FolderPlan], cfg: ExtractConfig, opts: IngestOptions) -> tuple[list[ChunkTask], list[FolderPlan]]:
@@ -227,6 +258,18 @@ def _write(writer, results, plan, replace, counts, table, touched, image_ids) ->
         for problem in result.problems:
             counts["problems" if problem.severity == "error" else "warnings"] += 1
             log.warning("%s [%s]: %s", problem.path, problem.reason, problem.detail)
+
+
+def _touch_recovering(folder_ids: list[int], touched: dict[str, set[int]], image_ids: set[str]) -> None:
+    """Add what a killed run wrote but never summarised to this run's statistics work."""
+    if not folder_ids:
+        return
+    log.info("completing statistics of %d folders left by an interrupted run", len(folder_ids))
+    frames = Frame.objects.filter(folder_id__in=folder_ids)
+    touched["tiles"].update(frames.exclude(tile_id=None).values_list("tile_id", flat=True).distinct())
+    touched["targets"].update(frames.exclude(target_id=None).values_list("target_id", flat=True).distinct())
+    touched["nights"].update(frames.values_list("night_id", flat=True).distinct())
+    image_ids.update(frames.exclude(image_id="").values_list("image_id", flat=True))
 
 
 def _mark_presence(plans: list[FolderPlan]) -> None:

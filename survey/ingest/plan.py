@@ -22,6 +22,7 @@ class FolderPlan:
     listing: FolderListing
     folder_id: int = 0
     unit_id: int = 0
+    state: str = ""  # catalogue state before this run; 'ingesting' = a run died before its statistics
     to_read: list[FileEntry] = field(default_factory=list)
     existing_ids: dict[str, int] = field(default_factory=dict)  # path -> id of rows to replace
     unchanged: int = 0
@@ -102,6 +103,9 @@ def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPl
             log.error("cannot list %s: %s", ref.path, exc)
             listing = FolderListing()
         plans.append(FolderPlan(ref=ref, listing=listing, folder_id=folders[ref.path], unit_id=units[ref.unit]))
+    states = dict(NightFolder.objects.filter(id__in=[p.folder_id for p in plans]).values_list("id", "state"))
+    for plan in plans:
+        plan.state = states.get(plan.folder_id, "")
     by_id = {p.folder_id: p for p in plans}
     known: dict[int, dict[str, tuple[int, int, int, bool]]] = {p.folder_id: {} for p in plans}
     ids = list(by_id)
@@ -142,3 +146,8 @@ def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPl
             plan.to_read.append(entry)
         plan.vanished = [row[0] for name, row in rows.items() if name not in seen and row[3]]
     return plans
+
+
+def needs_work(plan: FolderPlan) -> bool:
+    """A folder whose catalogue rows this run changes."""
+    return bool(plan.to_read or plan.vanished or plan.reappeared)

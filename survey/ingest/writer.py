@@ -16,6 +16,7 @@ from django.utils import timezone
 from rawdata.extract import ChunkResult, FrameRecord, Problem
 from survey.models import FileProblem, Frame, FrameHeader, Night, Target, Tile
 from rawdata.tiles import tile_by_name
+from survey.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,12 @@ class BatchWriter:
         tiles = self.resolver.tile_ids({f.tile for f in frames if f.tile})
         target_specs = {f.target[1]: (f.target[0], f.target[2], f.target[3]) for f in frames if f.target}
         targets = self.resolver.target_ids(target_specs) if target_specs else {}
+        crash_point("batch_begin")
         with transaction.atomic():
             if replace_folder:
                 self._delete_folder(folder_id)
                 existing = {}
+                crash_point("cleanup_deleted")
             keep_ids = [existing[f.path] for f in frames if f.path in existing]
             if keep_ids:
                 self._delete_frames(keep_ids)
@@ -138,9 +141,12 @@ class BatchWriter:
                 rows.append(self._row(frame_id, record, folder_id, unit_id, nights, tiles, targets, now))
                 header_rows.append((frame_id, record.header_json))
             self._insert("survey_frame", ALL_COLUMNS, rows)
+            crash_point("frames_inserted")
             self._insert("survey_frameheader", ["frame_id", "cards"], header_rows)
             self._resolve_problems([f.path for f in frames], problems, now)
             self._record_problems(problems, folder_id, now)
+            crash_point("batch_uncommitted")
+        crash_point("batch_committed")
         return {
             "frames": len(frames),
             "updated": len(keep_ids),

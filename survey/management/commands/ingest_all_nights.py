@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from survey.ingest.engine import EXIT_FATAL, IngestOptions, run_ingest
+from survey.ingest.executors import ExecutorError
 from survey.ingest.report import format_plan, format_report
 from survey.management.commands._options import add_data_root, iso_date, resolve_data_root, unit_name
 
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--settle-seconds", type=float, default=3600.0, help="A short file younger than this is deferred, older is truncated.")
         parser.add_argument("--include-test-folders", action="store_true", help="Also ingest test folders (2023-00-00, *_test).")
         parser.add_argument("--progress", action="store_true", default=None, help="Force the progress bar (default: on a terminal).")
+        parser.add_argument("--chunk-size", type=int, default=0, help="Files per read task and write batch (default GWPORTAL_BATCH_SIZE).")
         parser.add_argument("--trigger", default="manual", help=argparse_hidden())
         # Options of the original kept so existing scripts work; behaviour is always on or explained.
         for flag in ("--continue-on-error", "--validate", "--create-targets", "--exclude-focus", "--exclude-test", "--skip-existing"):
@@ -63,7 +65,7 @@ class Command(BaseCommand):
             parallel=o["parallel"], workers=o["workers"], executor=o["executor"] or conf["EXECUTOR"],
             force=o["force"],
             verify_checksums=conf["VERIFY_CHECKSUMS"] if o["verify_checksums"] is None else o["verify_checksums"],
-            settle_seconds=o["settle_seconds"], include_test=o["include_test_folders"],
+            settle_seconds=o["settle_seconds"], include_test=o["include_test_folders"], chunk_size=o["chunk_size"],
             progress=sys.stderr.isatty() if o["progress"] is None else o["progress"], trigger=o["trigger"],
             arguments={k: (v.isoformat() if isinstance(v, date) else v) for k, v in o.items()
                        if k not in {"stdout", "stderr", "skip_checks", "force_color", "no_color", "pythonpath", "settings", "traceback"}},
@@ -74,6 +76,9 @@ class Command(BaseCommand):
             report = run_ingest(opts, on_plan=on_plan)
         except DatabaseError as exc:
             self.stderr.write(f"Database error: {exc}".strip())
+            sys.exit(EXIT_FATAL)
+        except ExecutorError as exc:  # no broker / no live Celery worker / a chunk failed remotely
+            self.stderr.write(f"Reader error: {exc}\nBatches written so far are valid; run again to complete.")
             sys.exit(EXIT_FATAL)
         self.stdout.write(format_report(report))
         if report.exit_code:
