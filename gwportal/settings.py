@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc assets served locally, no CDN
     "survey",
 ]
 
@@ -108,6 +109,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing directory
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -142,7 +144,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "survey.api.pagination.PortalPagination",
     "PAGE_SIZE": 100,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "GW Portal API", "VERSION": "3.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GW Portal API",
+    "DESCRIPTION": "Read-only API of the 7DT raw-frame archive (see docs/api.md). "
+    "Authenticate with an `X-API-Key` header, `Authorization: Token ...`, or a portal session.",
+    "VERSION": "3.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    # The schema and its UI need a login or a key like every other URL (SPEC section 3).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- GW Portal itself -------------------------------------------------------------------------
 GWPORTAL = {
@@ -164,11 +178,71 @@ GWPORTAL = {
     "ONLINE_NIGHTS": int(os.environ.get("GWPORTAL_ONLINE_NIGHTS", "30")),
 }
 
+# --- Celery: scale-out readers and the beat-driven monitor (docs/scale-out.md) -----------------
+# Used only with `--executor celery` / GWPORTAL_EXECUTOR=celery and by Celery beat; the embedded
+# default never contacts a broker. Broker: Redis (default) or RabbitMQ (amqp://user:pw@host:5672//).
 CELERY_BROKER_URL = os.environ.get("GWPORTAL_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = os.environ.get("GWPORTAL_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
+# A chunk is acknowledged only after it was read; a worker that dies mid-chunk gives it back.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# JSON only, never pickle: a broker message must not be able to execute code on the host reading it.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
+# Header records shrink ~5x; only the Redis result backend stores compressed results.
+CELERY_RESULT_COMPRESSION = os.environ.get(
+    "GWPORTAL_RESULT_COMPRESSION", "gzip" if CELERY_RESULT_BACKEND.startswith("redis") else ""
+) or None
+CELERY_RESULT_EXPIRES = 24 * 3600  # results no coordinator collected (it died) vanish after a day
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("GWPORTAL_CELERY_QUEUE", "gwportal")
+CELERY_TASK_ROUTES = {
+    "survey.tasks.read_chunk_task": {"queue": os.environ.get("GWPORTAL_INGEST_QUEUE", "gwportal.ingest")},
+    "survey.tasks.monitor_cycle_task": {"queue": os.environ.get("GWPORTAL_MONITOR_QUEUE", "gwportal.monitor")},
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis only (RabbitMQ redelivers at once when a consumer's connection drops): a chunk taken by a
+    # worker that died unannounced goes back to the queue after this many seconds. Must exceed the
+    # longest chunk read, or a slow chunk is read twice (harmless: results are keyed by task id).
+    "visibility_timeout": int(os.environ.get("GWPORTAL_BROKER_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": int(os.environ.get("GWPORTAL_BROKER_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("GWPORTAL_BROKER_RESTORE_THROTTLE", "6")),
+}
+if os.environ.get("GWPORTAL_BROKER_KEYPREFIX"):  # several installations (or test runs) sharing one Redis
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["GWPORTAL_BROKER_KEYPREFIX"]
+# Celery beat runs one monitor cycle per period (under the monitor's database lease, so never two
+# at once and never beside a running `update_nights` daemon). 0 disables the schedule.
+_MONITOR_BEAT_S = float(os.environ.get("GWPORTAL_MONITOR_BEAT_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE = {
+    "monitor-cycle": {
+        "task": "survey.tasks.monitor_cycle_task",
+        "schedule": _MONITOR_BEAT_S,
+        "options": {"expires": _MONITOR_BEAT_S},  # no pile-up of cycles while no worker consumes them
+    },
+} if _MONITOR_BEAT_S > 0 else {}
+
+# How the ingest coordinator uses Celery (survey/ingest/celery_executor.py).
+GWPORTAL_CELERY = {
+    "INGEST_QUEUE": CELERY_TASK_ROUTES["survey.tasks.read_chunk_task"]["queue"],
+    # Chunks in flight at once: 0 = 2 x the reader processes of the live workers (or of --workers).
+    "MAX_IN_FLIGHT": int(os.environ.get("GWPORTAL_CELERY_MAX_IN_FLIGHT", "0")),
+    # Longest wait for one chunk's result while workers are alive; 0 = visibility timeout + 10 min
+    # (a chunk of a worker that died is redelivered after the visibility timeout).
+    "WAIT_TIMEOUT": float(os.environ.get("GWPORTAL_CELERY_WAIT_TIMEOUT", "0")),
+    # Give up when no worker consumes the ingest queue for this long (the run fails, exit code 2).
+    "NO_WORKER_TIMEOUT": float(os.environ.get("GWPORTAL_CELERY_NO_WORKER_TIMEOUT", "120")),
+    # Seconds one worker broadcast (liveness check) waits for replies.
+    "INSPECT_TIMEOUT": float(os.environ.get("GWPORTAL_CELERY_INSPECT_TIMEOUT", "1.0")),
+    # A chunk that no live worker holds although the queue moved past it (its worker died) is sent
+    # again after two such checks this many seconds apart, at most MAX_RESUBMITS times.
+    "LOST_CHECK": float(os.environ.get("GWPORTAL_CELERY_LOST_CHECK", "10")),
+    "MAX_RESUBMITS": int(os.environ.get("GWPORTAL_CELERY_MAX_RESUBMITS", "3")),
+}
 
 LOGGING = {
     "version": 1,

@@ -42,6 +42,7 @@ def _santiago() -> tzinfo:
 
 TZ = _santiago()
 
+
 # ---------------------------------------------------------------------------------------
 # Sky helpers (low precision, closed form)
 # ---------------------------------------------------------------------------------------
@@ -237,13 +238,20 @@ def weather(t: datetime, night: date, seed: int) -> dict[str, float]:
     a, b = 17.62, 243.12
     gam = math.log(hum / 100) + a * temp / (b + temp)
     wind = max(0.0, float(r.uniform(0.5, 5)) + 1.2 * math.sin(0.9 * h + ph[2]))
+    press = float(r.uniform(1016, 1024)) + 0.2 * math.sin(h)
+    wind_dir = (float(r.uniform(0, 360)) + 20 * math.sin(h + ph[3])) % 360
     return {
-        "temp": round(temp, 1), "hum": round(hum, 1), "press": round(float(r.uniform(1016, 1024)) + 0.2 * math.sin(h), 1),
-        "dew": round(b * gam / (a - gam), 1), "wind": round(wind, 1), "dir": round(float(r.uniform(0, 360) + 20 * math.sin(h + ph[3])) % 360, 1),
-        "gust": round(wind + 0.1 + abs(0.6 * math.sin(3 * h)), 1), "skytemp": round(-22.0 + 3 * math.sin(h + ph[0]), 1),
+        "temp": round(temp, 1), "hum": round(hum, 1), "press": round(press, 1), "dew": round(b * gam / (a - gam), 1),
+        "wind": round(wind, 1), "dir": round(wind_dir, 1), "gust": round(wind + 0.1 + abs(0.6 * math.sin(3 * h)), 1),
+        "skytemp": round(-22.0 + 3 * math.sin(h + ph[0]), 1),
         "fwhm": round(1.05 + float(r.uniform(0, 0.6)) + 0.25 * (1 + math.sin(1.3 * h + ph[2])), 2),
         "cloud": 0.0,
     }  # fmt: skip
+
+
+def _target_id(seed: int, name: str | None) -> str:
+    """Stable OBJCTID per target, as TCSpy's target database row id."""
+    return uuid.UUID(bytes=hashlib.sha256(f"{seed}:{name}".encode()).digest()[:16], version=4).hex
 
 
 def pointing(fr: FrameSpec, lat: float, lon: float) -> tuple[float, float, float, float]:
@@ -257,7 +265,9 @@ def pointing(fr: FrameSpec, lat: float, lon: float) -> tuple[float, float, float
     return ra, dec, alt, az
 
 
-def tcspy_cards(fr: FrameSpec, shape: tuple[int, int], rng: np.random.Generator, seed: int, strict: bool) -> list[str]:
+def tcspy_cards(
+    fr: FrameSpec, shape: tuple[int, int], rng: np.random.Generator, seed: int, strict: bool
+) -> list[str]:
     """TCSpy keyword set in TCSpy's order (mainImage: telescope, camera, focus, filter,
     image, target, config, observer, weather); ``strict`` drops null cards."""
     lat, lon, elev = TCSPY_SITE
@@ -307,7 +317,7 @@ def tcspy_cards(fr: FrameSpec, shape: tuple[int, int], rng: np.random.Generator,
         talt, taz, tha = altaz(tgt[0], tgt[1], fr.t, lat, lon)
         vals: list[Any] = [sexa(tra / 15.0, ":", 2, False), sexa(tdec, ":", 2, False), tra, tdec, talt, taz,
                            sexa(tha / 15.0, " ", 8, False),
-                           uuid.UUID(bytes=hashlib.sha256(f"{seed}:{fr.object}".encode()).digest()[:16], version=4).hex,
+                           _target_id(seed, fr.object),
                            round(tiles.angular_distance_deg(tgt[0], tgt[1], moon_ra, moon_dec), 2), fr.obsmode,
                            fr.specmode, 14]
     else:
@@ -361,7 +371,8 @@ def tcspy_cards(fr: FrameSpec, shape: tuple[int, int], rng: np.random.Generator,
         ("DATE-WEA", "AMBTEMP", "HUMIDITY", "PRESSURE", "DEWPOINT", "WINDSPED", "WINDDIR", "WINDGUST", "SKYBRGHT",
          "SKYTEMP", "SKYFWHM", "CLUDFRAC", "RAINRATE"), wvals,
         ("[UTC] UTC of the latest weather update", "[deg C] Ambient temperature at the observatory",
-         "[%] Atmospheric relative humidity at the observatory", "[hPa] Atmospheric pressure at the observatory altitude",
+         "[%] Atmospheric relative humidity at the observatory",
+         "[hPa] Atmospheric pressure at the observatory altitude",
          "[deg C] Atmospheric dew point temperature at the observatory", "[m/s] Wind speed at the observatory",
          "[deg] Wind direction: 0=N, 90 = E, 180=S, 270=W",
          "[m/s] Peak 3 second wind gust (m/s) at the observatory over the last 2 minutes",

@@ -21,23 +21,39 @@ null cards, for callers that need files ``fitsverify`` passes without any findin
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-import math
 import uuid
 import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 
 from rawdata import tiles
+from rawdata._sample_render import (
+    TCSPY_SITE,
+    TZ,
+    FrameSpec,
+    altaz,
+    card,
+    data_bytes,
+    head_text,
+    header_bytes,
+    iso_ms,
+    jd,
+    local_night_time,
+    lst_deg,
+    nina_cards,
+    pixels,
+    sexa,
+    tcspy_cards,
+    whole_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +87,6 @@ TOO_EVENT = "S250206dm"
 N_BIAS = N_DARK = N_FLAT = 5
 DARK_EXPTIME = 100.0
 SCI_EXPTIME = 100.0
-
-# Sites: TCSpy observer.config, and what NINA wrote.
-TCSPY_SITE = (-30.4704, -70.7804, 1580.0)
-NINA_SITE = (-30.4864722222222, -70.8385555555555, 1600.0)
-_EGAIN = {2750: 0.2561904788017273, 0: 0.7806640863418579}
 
 # Named targets (ICRS deg).
 _TARGETS: dict[str, tuple[float, float]] = {
@@ -193,7 +204,10 @@ def _tcspy_name(unit: str, t: datetime, obj: str, filt: str, exptime: float, seq
     return f"{unit}_{t:%Y%m%d_%H%M%S}_{obj}_{filt}_1x1_{exptime:.1f}s_{seq:04d}.fits"
 
 
-def _nina_name(family: str, unit: str, imagetyp: str, obj: str, t_local: datetime, filt: str, exptime: float, seq: int) -> str:
+def _nina_name(
+    family: str, unit: str, imagetyp: str, obj: str, t_local: datetime, filt: str, exptime: float, seq: int
+) -> str:
+    """NINA names carry the PC's local time (NINA's ``$$DATETIME$$``), two-decimal exposure."""
     stamp = f"{t_local:%Y-%m-%d_%H-%M-%S}"
     if family == "nina_v2":
         return f"{unit}_{imagetyp}_{obj}_{stamp}_{filt}_1x1_{exptime:.2f}s_{seq:04d}.fits"
@@ -278,6 +292,15 @@ def _night_visits(
     return [v for v in slots if v is not None]
 
 
+@dataclass(frozen=True)
+class _Anomalies:
+    """Where the deliberate irregularities go (always present, placed by the parameters)."""
+
+    missing_flats: tuple[str, date, str]  # unit, night, filter without any flat
+    weather_outage: tuple[str, date]  # unit, night with empty weather cards
+    off_pointing: tuple[str, date]  # unit, night whose first RIS visit has a frame 2 deg off
+
+
 def _plan(
     units: list[str],
     nights: int,
@@ -289,107 +312,117 @@ def _plan(
     with_focus_test: bool,
 ) -> tuple[list[FrameSpec], dict[str, Any]]:
     rng = np.random.default_rng([seed, 1])
-    lat, lon, _ = TCSPY_SITE
-    frames: list[FrameSpec] = []
-    last_u, last_n = len(units) - 1, nights - 1
-    miss = (units[min(1, last_u)], start_night + timedelta(days=min(1, last_n)), UNIT_FILTERS[units[min(1, last_u)]][1])
-    outage = (units[0], start_night + timedelta(days=last_n))
-    scen: dict[str, Any] = {
-        "missing_flats": [{"unit": miss[0], "night": miss[1].isoformat(), "filter": miss[2]}],
-        "weather_outage": [{"unit": outage[0], "night": outage[1].isoformat()}],
-        "off_pointing": [],
-        "too_event": TOO_EVENT if with_too else None,
-        "nina_night": NINA_NIGHT.isoformat() if with_nina_night else None,
-        "nina_name_time": "local (DATE-LOC), as NINA's $$DATETIME$$",
-    }
-    t_ims = local_night_time(start_night, 21, 0)
-    ims = tiles.nearest_tile((lst_deg(t_ims, lon) + 5.0) % 360.0, -30.0)
-    scen["ims_tile"] = ims.name
+    lon = TCSPY_SITE[1]
+    u1, n1 = units[min(1, len(units) - 1)], start_night + timedelta(days=min(1, nights - 1))
+    last = start_night + timedelta(days=nights - 1)
+    odd = _Anomalies((u1, n1, UNIT_FILTERS[u1][1]), (units[0], last), (units[-1], last))
+    ims = tiles.nearest_tile((lst_deg(local_night_time(start_night, 21, 0), lon) + 5.0) % 360.0, -30.0)
     focus0 = {u: 6000.0 + 250.0 * i + float(rng.uniform(-80, 80)) for i, u in enumerate(units)}
-
+    frames: list[FrameSpec] = []
     for n in range(nights):
         night = start_night + timedelta(days=n)
-        folder = f"{night:%Y-%m-%d}_gain2750"
         visits = _night_visits(n, night, nights, frames_per_night, rng, ims, with_too)
-        af_t = whole_ms(local_night_time(night, 18, 50) + timedelta(seconds=float(rng.uniform(0, 300))))
+        af_time = whole_ms(local_night_time(night, 18, 50) + timedelta(seconds=float(rng.uniform(0, 300))))
         for i, unit in enumerate(units):
-            f1, f2 = UNIT_FILTERS[unit]
-            off = timedelta(seconds=4.0 * i + float(rng.uniform(0, 3)))
-            weather = (unit, night) != outage
-            focus = focus0[unit] + float(rng.normal(0, 15))
-            base = dict(unit=unit, folder=folder, night=night, software="tcspy", family="tcspy", weather=weather, focus=focus)
-            prev_af = af_t - timedelta(days=1)
-
-            def cal(kind: str, t: datetime, filt: str, exp: float, seq: int, altaz: tuple[float, float]) -> FrameSpec:
-                t = whole_ms(t)
-                up = kind.upper()
-                return FrameSpec(name=_tcspy_name(unit, t, up, filt, exp, seq), image_type=kind, imagetyp=up, object=up,
-                              objtype=up, filter=filt, exptime=exp, t=t, altaz=altaz, af_time=prev_af, **base)  # type: ignore[arg-type]
-
-            if with_focus_test and n == 0 and i == 0:
-                t = local_night_time(night, 16, 30) + off
-                for seq, filt in enumerate((f1, f2)):
-                    t = whole_ms(t)
-                    frames.append(FrameSpec(name=_tcspy_name(unit, t, "filtercheck", filt, 1.0, seq),
-                                         image_type="science", imagetyp="LIGHT", object="filtercheck", objtype="test",
-                                         filter=filt, exptime=1.0, t=t, gain=0, altaz=(40.0, 300.0), excluded="test",
-                                         af_time=prev_af, **{**base, "folder": f"{night:%Y-%m-%d}_gain0"}))  # type: ignore[arg-type]
-                    t += timedelta(seconds=1.0 + 9.5)
-            t = local_night_time(night, 17, 0) + off
-            for seq in range(N_BIAS):
-                frames.append(cal("bias", t, f2, 0.0, seq, (40.0, 300.0)))
-                t += timedelta(seconds=3.1 + float(rng.uniform(0, 0.4)))
-            t += timedelta(seconds=20)
-            for seq in range(N_DARK):
-                frames.append(cal("dark", t, f2, DARK_EXPTIME, seq, (40.0, 300.0)))
-                t += timedelta(seconds=DARK_EXPTIME + 3.1 + float(rng.uniform(0, 0.4)))
-            t = local_night_time(night, 18, 5) + off
-            exp = 0.3
-            for filt in (f1, f2):
-                if (unit, night, filt) == miss:
-                    continue
-                for seq in range(N_FLAT):
-                    frames.append(cal("flat", t, filt, round(exp, 1), seq, (40.0, 270.0)))
-                    t += timedelta(seconds=round(exp, 1) + 10.0 + float(rng.uniform(0, 2)))
-                    exp = min(20.0, exp * 1.45)
-                t += timedelta(seconds=25)
-            sci = dict(base, af_time=af_t, obsmode="Spec", specmode="specall")
-            if with_focus_test and n == 0 and i == 0:
-                t = local_night_time(night, 19, 0) + off
-                for seq in range(3):
-                    t = whole_ms(t)
-                    obj = "Defocus_test_WASP-178b"
-                    frames.append(FrameSpec(name=_tcspy_name(unit, t, obj, f1, 10.0, seq), image_type="science",
-                                         imagetyp="LIGHT", object=obj, objtype="Test", filter=f1, exptime=10.0, t=t,
-                                         target=_TARGETS["WASP-178b"], excluded="test", note="None", **sci))  # type: ignore[arg-type]
-                    t += timedelta(seconds=10.0 + 15.0)
-            off_pointing_done = not (n == last_n and i == last_u)
-            for v in visits:
-                assert v.start is not None
-                t = v.start + off
-                fold = f"{folder}_ToO" if v.is_too else folder
-                k_in_visit = 0
-                for filt, count in zip((f1, f2), v.counts):
-                    for seq in range(count):
-                        t = whole_ms(t)
-                        fr = FrameSpec(name=_tcspy_name(unit, t, v.object, filt, v.exptime, seq), image_type="science",
-                                    imagetyp="LIGHT", object=v.object, objtype=v.objtype, filter=filt,
-                                    exptime=v.exptime, t=t, target=v.target, tile=v.tile, is_too=v.is_too,
-                                    note=v.note, **{**sci, "folder": fold})  # type: ignore[arg-type]
-                        if not off_pointing_done and v.objtype == "RIS" and k_in_visit == min(1, sum(v.counts) - 1):
-                            fr.off_pointing = True
-                            off_pointing_done = True
-                            fr.pointing = (v.target[0], v.target[1] + 2.0)
-                            scen["off_pointing"].append(fr.relpath)
-                        frames.append(fr)
-                        k_in_visit += 1
-                        t += timedelta(seconds=v.exptime + 14.0 + float(rng.uniform(0, 2)))
-                    t += timedelta(seconds=12.0)
-
+            tests = with_focus_test and n == 0 and i == 0
+            frames += _plan_unit_night(unit, i, night, visits, af_time, focus0[unit], rng, odd, tests)
     if with_nina_night:
-        frames.extend(_plan_nina(units, rng, with_focus_test))
+        frames += _plan_nina(units, rng, with_focus_test)
     frames.sort(key=lambda f: (f.unit, f.folder, f.t, f.name))
+    scen: dict[str, Any] = {
+        "missing_flats": [{"unit": odd.missing_flats[0], "night": odd.missing_flats[1].isoformat(),
+                           "filter": odd.missing_flats[2]}],
+        "weather_outage": [{"unit": odd.weather_outage[0], "night": odd.weather_outage[1].isoformat()}],
+        "off_pointing": [f.relpath for f in frames if f.off_pointing],
+        "ims_tile": ims.name,
+        "too_event": TOO_EVENT if with_too else None,
+        "nina_night": NINA_NIGHT.isoformat() if with_nina_night else None,
+        "nina_name_time": "local (= DATE-LOC), as NINA's $$DATETIME$$",
+    }  # fmt: skip
     return frames, scen
+
+
+def _plan_unit_night(
+    unit: str,
+    i: int,
+    night: date,
+    visits: list[_Visit],
+    af_time: datetime,
+    focus0: float,
+    rng: np.random.Generator,
+    odd: _Anomalies,
+    tests: bool,
+) -> list[FrameSpec]:
+    """One unit's night: afternoon bias and darks, twilight flats, then the shared visits."""
+    f1, f2 = UNIT_FILTERS[unit]
+    folder = f"{night:%Y-%m-%d}_gain2750"
+    off = timedelta(seconds=4.0 * i + float(rng.uniform(0, 3)))
+    base: dict[str, Any] = dict(unit=unit, folder=folder, night=night, software="tcspy", family="tcspy",
+                                weather=(unit, night) != odd.weather_outage, focus=focus0 + float(rng.normal(0, 15)))
+    cal_base = dict(base, af_time=af_time - timedelta(days=1))  # calibrations predate tonight's autofocus
+    sci_base = dict(base, af_time=af_time, obsmode="Spec", specmode="specall")
+    park, flat_pos = (40.0, 300.0), (40.0, 270.0)  # TCSpy mount.config park, autoflat.config position
+    out: list[FrameSpec] = []
+
+    def frame(t: datetime, obj: str, filt: str, exp: float, seq: int, kind: str = "science",
+              **kw: Any) -> FrameSpec:
+        t = whole_ms(t)
+        imagetyp = "LIGHT" if kind == "science" else kind.upper()
+        fields_ = {**(sci_base if kind == "science" else cal_base), "objtype": obj if kind != "science" else None,
+                   **kw}
+        fr = FrameSpec(name=_tcspy_name(unit, t, obj, filt, exp, seq), image_type=kind, imagetyp=imagetyp,
+                       object=obj, filter=filt, exptime=exp, t=t, **fields_)
+        out.append(fr)
+        return fr
+
+    def wait(t: datetime, seconds: float) -> datetime:
+        return t + timedelta(seconds=seconds + float(rng.uniform(0, 0.4)))
+
+    if tests:  # filter check at gain 0 (its own _gain0 folder), in the afternoon
+        t = local_night_time(night, 16, 30) + off
+        for seq, filt in enumerate((f1, f2)):
+            frame(t, "filtercheck", filt, 1.0, seq, objtype="test", gain=0, altaz=park, excluded="test",
+                  folder=f"{night:%Y-%m-%d}_gain0", af_time=cal_base["af_time"])
+            t = wait(t, 10.5)
+    t = local_night_time(night, 17, 0) + off
+    for seq in range(N_BIAS):  # bias and darks keep whatever filter is in the wheel
+        frame(t, "BIAS", f2, 0.0, seq, "bias", altaz=park)
+        t = wait(t, 3.1)
+    t += timedelta(seconds=20)
+    for seq in range(N_DARK):
+        frame(t, "DARK", f2, DARK_EXPTIME, seq, "dark", altaz=park)
+        t = wait(t, DARK_EXPTIME + 3.1)
+    t, exp = local_night_time(night, 18, 5) + off, 0.3
+    for filt in (f1, f2):
+        if (unit, night, filt) == odd.missing_flats:
+            continue
+        for seq in range(N_FLAT):  # evening sky darkens: exposures grow
+            frame(t, "FLAT", filt, round(exp, 1), seq, "flat", altaz=flat_pos)
+            t = wait(t, round(exp, 1) + 10.0 + float(rng.uniform(0, 2)))
+            exp = min(20.0, exp * 1.45)
+        t += timedelta(seconds=25)
+    if tests:
+        t = local_night_time(night, 19, 0) + off
+        for seq in range(3):
+            frame(t, "Defocus_test_WASP-178b", f1, 10.0, seq, objtype="Test", target=_TARGETS["WASP-178b"],
+                  excluded="test", note="None")
+            t = wait(t, 25.0)
+    pending_off = (unit, night) == odd.off_pointing
+    for v in visits:
+        assert v.start is not None
+        t = max(v.start + off, t)  # a long visit pushes the next one back
+        fold = f"{folder}_ToO" if v.is_too else folder
+        k = 0
+        for filt, count in zip((f1, f2), v.counts):
+            for seq in range(count):
+                fr = frame(t, v.object, filt, v.exptime, seq, objtype=v.objtype, target=v.target, tile=v.tile,
+                           is_too=v.is_too, note=v.note, folder=fold)
+                if pending_off and v.objtype == "RIS" and k == min(1, sum(v.counts) - 1):
+                    fr.off_pointing, fr.pointing, pending_off = True, (v.target[0], v.target[1] + 2.0), False
+                k += 1
+                t = wait(t, v.exptime + 14.0 + float(rng.uniform(0, 2)))
+            t += timedelta(seconds=12.0)
+    return out
 
 
 def _plan_nina(units: list[str], rng: np.random.Generator, with_focus_test: bool) -> list[FrameSpec]:
@@ -410,9 +443,9 @@ def _plan_nina(units: list[str], rng: np.random.Generator, with_focus_test: bool
             for seq in range(n):
                 t = whole_ms(t)
                 loc = t.astimezone(TZ)
-                out.append(FrameSpec(name=_nina_name(family, unit, imagetyp, name_obj, loc, filt, exp, seq), family=family,
-                                  image_type=kind, imagetyp=imagetyp, object=obj, objtype=None, filter=filt,
-                                  exptime=exp, t=t, **{**base, **kw}))  # type: ignore[arg-type]
+                name = _nina_name(family, unit, imagetyp, name_obj, loc, filt, exp, seq)
+                out.append(FrameSpec(name=name, family=family, image_type=kind, imagetyp=imagetyp, object=obj,
+                                     objtype=None, filter=filt, exptime=exp, t=t, **{**base, **kw}))
                 t += timedelta(seconds=exp + 4.0 + float(rng.uniform(0, 1.5)))
             return t + timedelta(seconds=20)
 
@@ -441,7 +474,6 @@ def _plan_nina(units: list[str], rng: np.random.Generator, with_focus_test: bool
 
 
 # ---------------------------------------------------------------------------------------
-# ---------------------------------------------------------------------------------------
 # Public generators
 # ---------------------------------------------------------------------------------------
 
@@ -468,8 +500,9 @@ def generate_archive(
     ``units`` are 7DT01..7DTnn (1..16); ``nights`` TCSpy nights start at ``start_night``;
     ``frames_per_night`` science frames per unit and night (>= 4; calibrations, ToO and
     test frames come on top).  ``data_shape`` is the numpy shape (NAXIS2, NAXIS1);
-    ``full_size=True`` writes real 9576 x 6388 frames (about 122.35 MB each, built in
-    memory).  ``fits_strict=True`` avoids the real TCSpy quirks fitsverify flags.
+    ``full_size=True`` writes real 9576 x 6388 frames: about 122.35 MB each on disk and
+    in memory while written, so keep such archives tiny.  ``fits_strict=True`` avoids the
+    real TCSpy quirks that fitsverify flags (see the module docstring).
     """
     if not 1 <= units <= len(UNIT_FILTERS):
         raise ValueError(f"units must be 1..{len(UNIT_FILTERS)}")
@@ -491,9 +524,9 @@ def generate_archive(
             assert fr.target is not None
             jitter = rng.normal(0, 0.0004, 2)
             fr.pointing = (fr.target[0] + float(jitter[0]), fr.target[1] + float(jitter[1]))
-        hdr = (_tcspy_header(fr, shape, rng, seed, fits_strict) if fr.software == "tcspy"
-               else _nina_header(fr, shape, rng, seed))
-        raw = _encode(hdr, _pixels(fr, shape, rng))
+        cards = (tcspy_cards(fr, shape, rng, seed, fits_strict) if fr.software == "tcspy"
+                 else nina_cards(fr, shape, rng, seed))
+        raw = header_bytes(cards) + data_bytes(pixels(fr, shape, rng))
         folder = root / fr.unit / fr.folder
         folder.mkdir(parents=True, exist_ok=True)
         (folder / fr.name).write_bytes(raw)
@@ -501,16 +534,18 @@ def generate_archive(
         digests.setdefault(folder, {})[fr.name] = digest
         if with_head and fr.software == "tcspy":
             head_name = fr.name[: -len(".fits")] + ".head"
-            text = _header_dump(raw).encode("ascii")
+            text = head_text(cards).encode("ascii")
             (folder / head_name).write_bytes(text)
             digests[folder][head_name] = hashlib.sha256(text).hexdigest()
             sidecars.append(f"{fr.unit}/{fr.folder}/{head_name}")
+        values = {c[:8].rstrip(): c for c in cards}
+        image_id = values["IMAGEID"][11:43] if "IMAGEID" in values else None
         records.append(FrameRecord(
             path=fr.relpath, unit=fr.unit, folder=fr.folder, night=fr.night.isoformat(), image_type=fr.image_type,
             object=fr.object, filter=fr.filter, exptime=fr.exptime, date_obs=iso_ms(fr.t), objtype=fr.objtype,
             tile=fr.tile, is_too=fr.is_too, excluded=fr.excluded, off_pointing=fr.off_pointing, gain=fr.gain,
-            software=fr.software, name_family=fr.family, image_id=hdr.get("IMAGEID"),
-            ra=float(hdr["RA"]), dec=float(hdr["DEC"]), size=len(raw), sha256=digest,
+            software=fr.software, name_family=fr.family, image_id=image_id,
+            ra=float(values["RA"][10:30]), dec=float(values["DEC"][10:30]), size=len(raw), sha256=digest,
             weather=fr.weather,
         ))  # fmt: skip
     folders_doc: list[dict[str, Any]] = []
@@ -541,23 +576,6 @@ def generate_archive(
     return manifest
 
 
-def _fast_card(key: str, value: Any, comment: str) -> bytes:
-    """An 80-byte fixed-format card (same layout astropy writes) without astropy's cost."""
-    if isinstance(value, str):
-        val = "'" + value.replace("'", "''").ljust(8) + "'"
-        val = val.ljust(20)
-    elif isinstance(value, bool):
-        val = ("T" if value else "F").rjust(20)
-    elif isinstance(value, float):
-        val = repr(value).upper().rjust(20)
-    else:
-        val = str(value).rjust(20)
-    text = f"{key:<8}= {val}"
-    if comment:
-        text = f"{text} / {comment}"[:80]
-    return text.ljust(80).encode("ascii")
-
-
 def generate_flat_files(
     root: Path,
     n_files: int,
@@ -568,64 +586,65 @@ def generate_flat_files(
     per_folder: int = 200,
     start_night: date = date(2025, 6, 30),
 ) -> list[Path]:
-    """Write ``n_files`` small valid TCSpy frames fast, for benchmarks.
+    """Write ``n_files`` small valid TCSpy science frames fast, for benchmarks.
 
-    One header template (the TCSpy set padded with HISTORY cards to ``cards`` cards) is
-    built once with astropy; per file only the varying cards are re-rendered in place, so
-    card positions never move.  Frames go round-robin over units, ``per_folder`` frames
-    per unit night folder.  No side files and no manifest.
+    One header (the TCSpy set, padded with HISTORY cards to ``cards`` cards) is rendered
+    once; per file only the varying cards are re-rendered in place, so card positions never
+    move.  Frames go round-robin over units, ``per_folder`` frames per unit night folder
+    (``YYYY-MM-DD_gain2750``), RIS tiles of the original grid.  No side files, no manifest.
     """
     if not 1 <= units <= len(UNIT_FILTERS):
         raise ValueError(f"units must be 1..{len(UNIT_FILTERS)}")
     root = Path(root)
     shape = (16, 24)
     proto = FrameSpec(unit="7DT01", folder="x", night=start_night, name="x.fits", software="tcspy", family="tcspy",
-                   image_type="science", imagetyp="LIGHT", object="T00000", objtype="RIS", filter="m650",
-                   exptime=SCI_EXPTIME, t=local_night_time(start_night, 20, 0), target=(0.0, 0.0),
-                   pointing=(0.0, 0.0), obsmode="Spec", specmode="specall", focus=6500.0, af_time=None)
+                      image_type="science", imagetyp="LIGHT", object="T00000", objtype="RIS", filter="m650",
+                      exptime=SCI_EXPTIME, t=local_night_time(start_night, 20, 0), target=(0.0, 0.0),
+                      pointing=(0.0, 0.0), obsmode="Spec", specmode="specall", focus=6500.0)
     rng = np.random.default_rng([seed, 4])
-    hdr = _tcspy_header(proto, shape, rng, seed, strict=True)
-    while len(hdr) < cards - 2:  # BSCALE and BZERO are added on write
-        hdr.add_history(f"sample padding card {len(hdr):04d} (gwportal benchmark)")
-    raw = bytearray(_encode(hdr, _pixels(proto, shape, rng)))
-    hlen = len(raw) - 2880
-    offsets = {bytes(raw[i : i + 8]).decode().rstrip(): i for i in range(0, hlen, 80)}
-    comments = {k: fits.Card.fromstring(bytes(raw[o : o + 80]).decode()).comment for k, o in offsets.items()}
+    tmpl = tcspy_cards(proto, shape, rng, seed, strict=True)
+    pad = [card("HISTORY", f"sample padding card {k:04d} for header-size realism") for k in range(cards - len(tmpl))]
+    tmpl += pad
+    head = bytearray(header_bytes(tmpl))
+    body = data_bytes(pixels(proto, shape, rng))
+    # keyword -> (byte offset, comment) of each card of the template
+    slot = {c[:8].rstrip(): (k * 80, c[10:].split(" / ", 1)[1].rstrip() if " / " in c[10:] else "")
+            for k, c in enumerate(tmpl)}
     lat, lon, _ = TCSPY_SITE
     paths: list[Path] = []
     made: set[Path] = set()
-    step = 16
     for i in range(n_files):
-        u = i % units
-        j = i // units
+        u, j = i % units, i // units
         unit = f"7DT{u + 1:02d}"
         night = start_night + timedelta(days=j // per_folder)
-        t = whole_ms(local_night_time(night, 19, 30) + timedelta(seconds=(j % per_folder) * 115.0 + 3.0 * u + (i % 7) * 0.137))
-        tile = tiles.tile(((j // 6) * step + 9000) % tiles.RIS_LAST_INDEX)
+        t = local_night_time(night, 19, 30) + timedelta(seconds=(j % per_folder) * 115.0 + 3.0 * u + (i % 7) * 0.137)
+        t = whole_ms(t)
+        tile = tiles.tile((9000 + 16 * (j // 6)) % (tiles.RIS_LAST_INDEX + 1))
         filt = UNIT_FILTERS[unit][(j // 3) % 2]
         alt, az, _ = altaz(tile.ra, tile.dec, t, lat, lon)
-        name = _tcspy_name(unit, t, tile.name, filt, SCI_EXPTIME, j % 3)
-        jd = jd(t)
+        jdate = jd(t)
         for key, val in (
             ("RA", round(tile.ra, 6)), ("DEC", round(tile.dec, 6)), ("ALTITUDE", round(alt, 6)),
             ("AZIMUTH", round(az, 6)), ("CENTALT", round(alt, 6)), ("CENTAZ", round(az, 6)),
             ("FILTER", filt), ("TELESCOP", unit), ("OBJECT", tile.name),
             ("IMAGEID", uuid.UUID(bytes=rng.bytes(16), version=4).hex),
-            ("DATE-OBS", iso_ms(t)), ("DATE-LOC", iso_ms(t.astimezone(TZ))), ("JD", jd), ("MJD", jd - 2400000.5),
+            ("DATE-OBS", iso_ms(t)), ("DATE-LOC", iso_ms(t.astimezone(TZ))),
+            ("JD", jdate), ("MJD", jdate - 2400000.5),
             ("OBJCTRA", sexa(round(tile.ra, 3) / 15.0, ":", 2, False)),
             ("OBJCTDEC", sexa(round(tile.dec, 4), ":", 2, False)),
             ("OBJCTRA_", round(tile.ra, 3)), ("OBJCTDE_", round(tile.dec, 4)),
             ("LOGPATH", f"/home/kds/.tcspy/sync/log/{unit}"),
         ):  # fmt: skip
-            o = offsets[key]
-            raw[o : o + 80] = _fast_card(key, val, comments[key])
+            off, comment = slot[key]
+            head[off : off + 80] = card(key, val, comment).encode("ascii")
         folder = root / unit / f"{night:%Y-%m-%d}_gain2750"
         if folder not in made:
             folder.mkdir(parents=True, exist_ok=True)
             made.add(folder)
-        path = folder / name
+        path = folder / _tcspy_name(unit, t, tile.name, filt, SCI_EXPTIME, j % 3)
         with open(path, "wb") as fh:
-            fh.write(raw)
+            fh.write(head)
+            fh.write(body)
         paths.append(path)
     return paths
 
@@ -645,7 +664,8 @@ class corrupt_helpers:  # noqa: N801 - a namespace, named as the reliability tes
         data = bytearray(Path(path).read_bytes())
         if not data:
             return []
-        offsets = sorted(np.random.default_rng(seed).choice(len(data), size=min(n, len(data)), replace=False).tolist())
+        pick = np.random.default_rng(seed).choice(len(data), size=min(n, len(data)), replace=False)
+        offsets = sorted(int(o) for o in pick)
         for o in offsets:
             data[o] ^= 0xFF
         Path(path).write_bytes(bytes(data))
@@ -661,7 +681,7 @@ class corrupt_helpers:  # noqa: N801 - a namespace, named as the reliability tes
     def write_no_end(path: Path, cards: Sequence[tuple[str, Any]] = ()) -> None:
         """A FITS-looking primary header with no END card (36 cards, no data)."""
         base: list[tuple[str, Any]] = [("SIMPLE", True), ("BITPIX", 16), ("NAXIS", 0), *cards]
-        body = b"".join(_fast_card(k, v, "") for k, v in base)
+        body = "".join(card(k, v) for k, v in base).encode("ascii")
         while len(body) % 2880:
             body += b" " * 80  # blank cards, valid filler
         Path(path).write_bytes(body)

@@ -33,3 +33,22 @@ def manifest(sample_root):
     from rawdata.sample import Manifest
 
     return Manifest.load(sample_root)
+
+
+@pytest.fixture(autouse=True)
+def _restore_tile_grid(request, django_db_blocker):
+    """Transactional tests end with a flush that also empties the migration-loaded tile grid; put it back
+    (this fixture is set up first, so its teardown runs after that flush)."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or {
+        "live_server", "transactional_db"
+    } & set(request.fixturenames)
+    if not transactional:
+        return
+    from survey.models import Tile
+    from survey.tilegrid import load_tile_grid
+
+    with django_db_blocker.unblock():
+        if not Tile.objects.filter(in_grid=True).exists():
+            load_tile_grid(Tile)

@@ -10,8 +10,7 @@ from datetime import date
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count
+from django.db import connection, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -20,8 +19,16 @@ from rawdata.classify import ExclusionRules
 from rawdata.extract import ChunkResult, ChunkTask, ExtractConfig, FolderContext, Problem
 from survey import stats
 from survey.faults import crash_point
-from survey.ingest.executors import make_executor
-from survey.ingest.plan import FolderPlan, build_plan, discover, effective_range, needs_work, refs_from_paths
+from survey.ingest.executors import ExecutorError, make_executor, warm_pool
+from survey.ingest.plan import (
+    FolderPlan,
+    build_plan,
+    discover,
+    effective_range,
+    mark_vanished_folders,
+    needs_work,
+    refs_from_paths,
+)
 from survey.ingest.writer import BatchWriter
 from survey.models import FileProblem, Frame, IngestRun, NightFolder
 from survey.runlog import HOST, ResourceMeter, mark_interrupted_runs, run_log_file
@@ -76,6 +83,7 @@ def extract_config(opts: IngestOptions) -> ExtractConfig:
         verify_checksums=opts.verify_checksums,
         settle_seconds=opts.settle_seconds,
         pointing_tolerance_deg=conf["POINTING_TOLERANCE_DEG"],
+        read_concurrency=max(1, int(conf.get("READ_CONCURRENCY", 1))),
     )
 
 
@@ -89,21 +97,27 @@ def run_ingest(opts: IngestOptions, *, on_plan: Callable[[list[FolderPlan]], boo
     )
     with run_log_file("ingest", run.id) as log_path:
         IngestRun.objects.filter(pk=run.pk).update(log_file=str(log_path))
+        warm = None
         try:
-            return _run(run, opts, str(log_path), on_plan)
+            if not opts.dry_run:
+                warm = warm_pool(opts.executor, opts.workers or settings.GWPORTAL["INGEST_WORKERS"], parallel=opts.parallel)
+            return _run(run, opts, str(log_path), on_plan, warm)
         except BaseException as exc:
             log.exception("ingest run %s aborted", run.id)
             IngestRun.objects.filter(pk=run.pk).update(
                 status=IngestRun.Status.ERROR, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:4000]
             )
             raise
+        finally:
+            if warm is not None:
+                warm.close()  # unused (nothing to read, dry run) or already closed by _run
 
 
 def _describe(opts: IngestOptions) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in vars(opts).items() if k != "arguments"}
 
 
-def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestReport:
+def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None) -> IngestReport:
     started = time.perf_counter()
     meter = ResourceMeter()
     if opts.folder_paths is not None:
@@ -111,6 +125,8 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
     else:
         start, end = effective_range(opts.start_date, opts.end_date, opts.new_data_only, opts.cutoff)
         refs = discover(opts.data_root, start=start, end=end, units=opts.units, include_test=opts.include_test)
+        if not opts.dry_run and os.path.isdir(opts.data_root):  # an unmounted root must not look like deletion
+            vanished_folders = mark_vanished_folders(refs, start=start, end=end, units=opts.units)
     log.info("run %s: %d night folders under %s", run.id, len(refs), opts.data_root)
     plans = build_plan(refs, reread_all=opts.cleanup or opts.force)
     crash_point("planned")
@@ -153,12 +169,16 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
     workers = opts.workers or settings.GWPORTAL["INGEST_WORKERS"]
     executor = make_executor(
         opts.executor, workers, n_files=counts["to_read"], parallel=opts.parallel,
-        threshold=settings.GWPORTAL["PARALLEL_THRESHOLD"],
+        threshold=settings.GWPORTAL["PARALLEL_THRESHOLD"], warm=warm,
     )
     IngestRun.objects.filter(pk=run.pk).update(executor=executor.name, workers=executor.workers, n_folders=len(plans), n_files=counts["files"])
     log.info("reading %d files with %s executor (%d workers)", counts["to_read"], executor.name, executor.workers)
     bar = tqdm(total=counts["to_read"], unit="file", disable=not opts.progress, dynamic_ncols=True)
     last_beat = time.monotonic()
+    # Outside --cleanup, consecutive chunks (of any folders) are written in one transaction of about
+    # BATCH_SIZE frames: a commit costs SQLite a WAL flush and checkpoint work, folders are often small.
+    group: list[tuple[ChunkResult, FolderPlan]] = []
+    group_size = max(1, settings.GWPORTAL["BATCH_SIZE"])
     try:
         pending: list[ChunkResult] = []
         pending_owner: FolderPlan | None = None
@@ -175,24 +195,42 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan) -> IngestR
             pending.append(result)
             pending_owner = owner
             if not opts.cleanup:
-                _write(writer, pending, owner, False, counts, table, touched, image_ids)
+                group.append((result, owner))
                 pending = []
+                if sum(len(r.frames) + len(r.problems) for r, _ in group) >= group_size:
+                    _write_group(writer, group, counts, table, touched, image_ids)
+                    group = []
             if time.monotonic() - last_beat > 5:
                 meter.sample()
                 IngestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), n_headers_read=counts["headers_read"])
                 last_beat = time.monotonic()
+        if group:
+            _write_group(writer, group, counts, table, touched, image_ids)
         if pending:
             _write(writer, pending, pending_owner, opts.cleanup, counts, table, touched, image_ids)
+    except ExecutorError:
+        if group:  # reading broke off (Celery): what was read stays catalogued, a rerun reads the rest
+            _write_group(writer, group, counts, table, touched, image_ids)
+        raise
     finally:
         meter.sample()
         bar.close()
         executor.close()
 
     crash_point("all_written")
+    if counts["new"] or counts["updated"]:
+        writer.refresh_planner_statistics()
     _touch_recovering(recovering, touched, image_ids)
     counts["duplicates"] = _report_duplicates(writer, image_ids)
     crash_point("duplicates_reported")
-    touched["nights"].update(NightFolder.objects.filter(id__in=[p.folder_id for p in plans]).values_list("night_id", flat=True))
+    # Nights whose figures can have changed: folders this run wrote to, or not (yet) marked ingested.
+    # An unchanged, ingested folder keeps its statistics (a re-run over 1 M unchanged files must not
+    # re-aggregate the archive).
+    stale = [p.folder_id for p in plans if needs_work(p) or p.state != NightFolder.State.INGESTED]
+    for start in range(0, len(stale), 900):
+        touched["nights"].update(
+            NightFolder.objects.filter(id__in=stale[start : start + 900]).values_list("night_id", flat=True)
+        )
     stats.refresh_night_unit_stats(touched["nights"])
     crash_point("night_stats")
     stats.refresh_tiles(touched["tiles"])
@@ -241,6 +279,13 @@ def _tasks(plans: list[FolderPlan], cfg: ExtractConfig, opts: IngestOptions) -> 
     return tasks, owners
 
 
+def _write_group(writer, group, counts, table, touched, image_ids) -> None:
+    """Several chunks (one or more folders, each written as by `_write`) in one transaction."""
+    with transaction.atomic():
+        for result, plan in group:
+            _write(writer, [result], plan, False, counts, table, touched, image_ids)
+
+
 def _write(writer, results, plan, replace, counts, table, touched, image_ids) -> None:
     out = writer.write(results, folder_id=plan.folder_id, unit_id=plan.unit_id, existing=plan.existing_ids, replace_folder=replace)
     counts["updated"] += out["updated"]
@@ -286,34 +331,48 @@ def _report_duplicates(writer: BatchWriter, image_ids: set[str]) -> int:
     """Frames sharing a TCSpy IMAGEID are all kept; every one after the first gets a warning."""
     ids = sorted(image_ids)
     problems = []
-    for start in range(0, len(ids), 900):
-        dup = (
-            Frame.objects.filter(image_id__in=ids[start : start + 900])
-            .values("image_id").annotate(n=Count("id")).filter(n__gt=1).values_list("image_id", flat=True)
-        )
-        for image_id in dup:
-            rows = list(Frame.objects.filter(image_id=image_id).order_by("id").values_list("path", "file_size", "file_mtime_ns", "folder_id"))
-            first = rows[0][0]
-            for path, size, mtime, folder_id in rows[1:]:
-                problems.append((folder_id, Problem(path, size, mtime, "duplicate_imageid", f"IMAGEID {image_id} also in {first}", "warning")))
+    dups: list[str] = []
+    with connection.cursor() as cur:  # raw SQL: ORM query building costs more than the index lookups
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            cur.execute(
+                f"SELECT image_id FROM survey_frame WHERE image_id IN ({', '.join(['%s'] * len(part))}) "
+                "GROUP BY image_id HAVING COUNT(*) > 1",
+                part,
+            )
+            dups.extend(row[0] for row in cur.fetchall())
+    for image_id in dups:
+        rows = list(Frame.objects.filter(image_id=image_id).order_by("id").values_list("path", "file_size", "file_mtime_ns", "folder_id"))
+        first = rows[0][0]
+        for path, size, mtime, folder_id in rows[1:]:
+            problems.append((folder_id, Problem(path, size, mtime, "duplicate_imageid", f"IMAGEID {image_id} also in {first}", "warning")))
     for folder_id, problem in problems:
         writer.record_problems([problem], folder_id)
     return len(problems)
 
 
 def _update_folders(plans: list[FolderPlan], counts: Counter) -> None:
+    """Every planned folder: its listing as ingested, and ingested/failed; one executemany."""
     now = timezone.now()
-    open_errors = set(
-        FileProblem.objects.filter(folder_id__in=[p.folder_id for p in plans], resolved=False, severity="error")
-        .values_list("folder_id", flat=True).distinct()
-    )
+    ids = [p.folder_id for p in plans]
+    open_errors: set[int] = set()
+    for start in range(0, len(ids), 900):
+        open_errors.update(
+            FileProblem.objects.filter(folder_id__in=ids[start : start + 900], resolved=False, severity="error")
+            .values_list("folder_id", flat=True).distinct()
+        )
+    rows = []
     for plan in plans:
         listing = plan.listing
-        NightFolder.objects.filter(pk=plan.folder_id).update(
-            file_count=len(listing.files), total_bytes=listing.total_bytes, newest_mtime_ns=listing.newest_mtime_ns,
-            ingested_fingerprint=listing.fingerprint(), ingested_at=now, last_checked_at=now, present=True,
-            state=NightFolder.State.FAILED if plan.folder_id in open_errors else NightFolder.State.INGESTED,
-        )
+        state = NightFolder.State.FAILED if plan.folder_id in open_errors else NightFolder.State.INGESTED
+        rows.append((plan.folder_id, (
+            len(listing.files), listing.total_bytes, listing.newest_mtime_ns, listing.fingerprint(), now, now, True, state,
+        )))
+    stats.update_by_id(NightFolder, _FOLDER_FIELDS, rows)
+
+
+_FOLDER_FIELDS = ("file_count", "total_bytes", "newest_mtime_ns", "ingested_fingerprint", "ingested_at",
+                  "last_checked_at", "present", "state")
 
 
 def _finish(run, status, code, counts, table, log_path, started, meter, plan_rows) -> IngestReport:

@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.db import connection
+
 from rawdata.folders import parse_folder_name
 from rawdata.scan import FileEntry, FolderListing, NightFolderRef, iter_night_folders, list_folder
 from rawdata.folders import parse_unit_dir
@@ -109,12 +111,18 @@ def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPl
     by_id = {p.folder_id: p for p in plans}
     known: dict[int, dict[str, tuple[int, int, int, bool]]] = {p.folder_id: {} for p in plans}
     ids = list(by_id)
-    for start in range(0, len(ids), 500):
-        rows = Frame.objects.filter(folder_id__in=ids[start : start + 500]).values_list(
-            "folder_id", "filename", "id", "file_size", "file_mtime_ns", "present"
-        )
-        for folder_id, name, frame_id, size, mtime, present in rows.iterator(chunk_size=20000):
-            known[folder_id][name] = (frame_id, size, mtime, present)
+    table = Frame._meta.db_table
+    with connection.cursor() as cur:  # raw rows: at 1 M frames the ORM's per-row work would dominate
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            cur.execute(
+                f"SELECT folder_id, filename, id, file_size, file_mtime_ns, present FROM {table} "
+                f"WHERE folder_id IN ({', '.join(['%s'] * len(part))})",
+                part,
+            )
+            while batch := cur.fetchmany(20000):
+                for folder_id, name, frame_id, size, mtime, present in batch:
+                    known[folder_id][name] = (frame_id, size, mtime, bool(present))
     failing: dict[str, tuple[int, int]] = {}
     for start in range(0, len(ids), 500):
         failing.update(
@@ -125,29 +133,53 @@ def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPl
         )
     for plan in plans:
         rows = known[plan.folder_id]
-        seen = set()
+        prefix = plan.ref.path + "/"
+        unchanged = 0
         for entry in plan.listing.files:
-            seen.add(entry.name)
-            path = f"{plan.ref.path}/{entry.name}"
+            # A file whose last read failed and that has not changed since stays failed: not re-read,
+            # even when an older good row exists for it (a file corrupted after it was catalogued).
+            if not reread_all and failing and failing.get(prefix + entry.name) == (entry.size, entry.mtime_ns):
+                plan.failing += 1
+                continue
             row = rows.get(entry.name)
             if row is not None:
                 frame_id, size, mtime, present = row
                 if reread_all or size != entry.size or mtime != entry.mtime_ns:
                     plan.to_read.append(entry)
-                    plan.existing_ids[path] = frame_id
+                    plan.existing_ids[prefix + entry.name] = frame_id
                 elif present:
-                    plan.unchanged += 1
+                    unchanged += 1
                 else:
                     plan.reappeared.append(frame_id)
                 continue
-            if not reread_all and failing.get(path) == (entry.size, entry.mtime_ns):
-                plan.failing += 1
-                continue
             plan.to_read.append(entry)
-        plan.vanished = [row[0] for name, row in rows.items() if name not in seen and row[3]]
+        plan.unchanged += unchanged
+        if len(rows) > unchanged:  # some catalogued file was not seen unchanged: look for vanished ones
+            seen = {entry.name for entry in plan.listing.files}
+            plan.vanished = [row[0] for name, row in rows.items() if name not in seen and row[3]]
     return plans
 
 
 def needs_work(plan: FolderPlan) -> bool:
     """A folder whose catalogue rows this run changes."""
     return bool(plan.to_read or plan.vanished or plan.reappeared)
+
+
+def mark_vanished_folders(refs: list[NightFolderRef], *, start: date | None, end: date | None, units: list[str] | None) -> int:
+    """Folders catalogued in the scanned range that are gone from disk: their frames become missing."""
+    from django.utils import timezone
+
+    seen = {ref.path for ref in refs}
+    folders = NightFolder.objects.filter(present=True)
+    if start:
+        folders = folders.filter(night__date__gte=start)
+    if end:
+        folders = folders.filter(night__date__lte=end)
+    if units:
+        folders = folders.filter(unit__name__in=units)
+    gone = [fid for fid, path in folders.values_list("id", "path") if path not in seen]
+    if gone:
+        log.warning("%d catalogued night folders are gone from disk; their frames are marked missing", len(gone))
+        Frame.objects.filter(folder_id__in=gone, present=True).update(present=False, updated_at=timezone.now())
+        NightFolder.objects.filter(id__in=gone).update(present=False)
+    return len(gone)

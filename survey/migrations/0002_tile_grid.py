@@ -3,16 +3,9 @@ from django.db import migrations
 
 
 def load_grid(apps, schema_editor):
-    from rawdata.tiles import iter_tiles
+    from survey.tilegrid import load_tile_grid
 
-    Tile = apps.get_model("survey", "Tile")
-    known = set(Tile.objects.values_list("index", flat=True))
-    batch = [
-        Tile(name=t.name, index=t.index, ra=t.ra, dec=t.dec, ring=t.ring, extension=t.extension, in_grid=True)
-        for t in iter_tiles()
-        if t.index not in known
-    ]
-    Tile.objects.bulk_create(batch, batch_size=5000)
+    load_tile_grid(apps.get_model("survey", "Tile"))
 
 
 def unload_grid(apps, schema_editor):
