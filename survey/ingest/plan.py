@@ -78,6 +78,7 @@ def ensure_rows(refs: list[NightFolderRef]) -> tuple[dict[str, int], dict[str, i
     paths = [ref.path for ref in refs]
     for start in range(0, len(paths), 900):
         folders.update(NightFolder.objects.filter(path__in=paths[start : start + 900]).values_list("path", "id"))
+    _follow_moved_folders([r for r in refs if r.path not in folders], units, folders)
     new = [
         NightFolder(
             unit_id=units[r.unit], night_id=nights[r.info.date], name=r.name, path=r.path, gain=r.info.gain,
@@ -92,6 +93,26 @@ def ensure_rows(refs: list[NightFolderRef]) -> tuple[dict[str, int], dict[str, i
         for start in range(0, len(paths), 900):
             folders.update(NightFolder.objects.filter(path__in=paths[start : start + 900]).values_list("path", "id"))
     return units, folders
+
+
+def _follow_moved_folders(refs: list[NightFolderRef], units: dict[str, int], folders: dict[str, int]) -> None:
+    """A catalogued unit/folder found under another path (the archive was moved or remounted): move its
+    row and its frames' paths, so nothing is read again and no frame is catalogued twice."""
+    from django.db import transaction
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+
+    for ref in refs:
+        row = NightFolder.objects.filter(unit_id=units[ref.unit], name=ref.name).values_list("id", "path").first()
+        if row is None:
+            continue
+        folder_id, old_path = row
+        log.warning("night folder moved: %s -> %s (frame paths follow)", old_path, ref.path)
+        with transaction.atomic():
+            NightFolder.objects.filter(id=folder_id).update(path=ref.path, present=True)
+            Frame.objects.filter(folder_id=folder_id).update(path=Concat(Value(ref.path + "/"), F("filename")))
+            FileProblem.objects.filter(folder_id=folder_id).delete()  # re-checked under the new path
+        folders[ref.path] = folder_id
 
 
 def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPlan]:
@@ -169,7 +190,7 @@ def mark_vanished_folders(refs: list[NightFolderRef], *, start: date | None, end
     """Folders catalogued in the scanned range that are gone from disk: their frames become missing."""
     from django.utils import timezone
 
-    seen = {ref.path for ref in refs}
+    seen = {(ref.unit, ref.name) for ref in refs}  # a folder found under another path has moved, not vanished
     folders = NightFolder.objects.filter(present=True)
     if start:
         folders = folders.filter(night__date__gte=start)
@@ -177,7 +198,7 @@ def mark_vanished_folders(refs: list[NightFolderRef], *, start: date | None, end
         folders = folders.filter(night__date__lte=end)
     if units:
         folders = folders.filter(unit__name__in=units)
-    gone = [fid for fid, path in folders.values_list("id", "path") if path not in seen]
+    gone = [fid for fid, unit, name in folders.values_list("id", "unit__name", "name") if (unit, name) not in seen]
     if gone:
         log.warning("%d catalogued night folders are gone from disk; their frames are marked missing", len(gone))
         Frame.objects.filter(folder_id__in=gone, present=True).update(present=False, updated_at=timezone.now())

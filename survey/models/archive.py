@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 
 class Unit(models.Model):
@@ -154,6 +155,10 @@ class Frame(models.Model):
             models.Index(fields=["target", "date_obs"], name="frame_target_dateobs"),
             models.Index(fields=["dec", "ra"], name="frame_dec_ra"),
             models.Index(fields=["folder", "filename"], name="frame_folder_filename"),
+            # The pipeline's /api/frames/raw/ pages catalogued, present frames in (date_obs, id) order.
+            models.Index(
+                fields=["date_obs", "id"], name="frame_catalogued_dateobs", condition=Q(excluded_by="", present=True)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -177,3 +177,26 @@ def test_run_record_and_log_file(sample_root, ingest):
     log_text = open(rec.log_file).read()
     assert f"run {rec.id}" in log_text
     assert rec.log_file in run.out
+
+
+def test_moved_archive_is_followed_not_duplicated(sample_root, tmp_path, ingest):
+    assert ingest(sample_root).code == 0
+    before = Frame.objects.count()
+    moved = tmp_path / "remounted"
+    shutil.move(str(sample_root), moved)
+    run = ingest(moved)
+    assert run.code == 0
+    assert Frame.objects.count() == before
+    assert not Frame.objects.exclude(path__startswith=str(moved)).exists()
+    last = IngestRun.objects.order_by("-id").first()
+    assert (last.n_headers_read, last.n_missing) == (0, 0)
+
+
+def test_deleted_folder_marks_its_frames_missing(sample_root, ingest):
+    assert ingest(sample_root).code == 0
+    folder = sample_root / "7DT03" / "2025-07-02_gain2750"
+    n = Frame.objects.filter(folder__path=str(folder)).count()
+    shutil.rmtree(folder)
+    assert ingest(sample_root).code == 0
+    assert Frame.objects.filter(folder__path=str(folder), present=False).count() == n > 0
+    assert NightFolder.objects.get(path=str(folder)).present is False

@@ -643,3 +643,16 @@ def test_problem_page_shows_latest_missing_report(portal: Portal) -> None:
     assert "folders_checked" in html and "not_ingested" in html
     assert "7DT02/2025-07-02_gain2750" in html and "/var/reports/missing_20250703.txt" in html
     assert ">old<" not in html
+
+
+def test_dashboard_shows_calibration_readiness_and_conditions(client, django_user_model, settings, tmp_path, sample_root):
+    """Issue 11: the dashboard carries the calibration summary and the conditions time series."""
+    from tests.integration.conftest import run_command
+
+    settings.GWPORTAL = {**settings.GWPORTAL, "LOG_DIR": str(tmp_path / "logs")}
+    assert run_command("ingest_all_nights", "--data-root", str(sample_root), "--auto-confirm", "--settle-seconds", "0").code == 0
+    user = django_user_model.objects.create_user("dash", password="x-long-password")
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    assert 'id="calibration-summary-table"' in page
+    assert 'id="conditions-series-data"' in page
