@@ -77,14 +77,14 @@ def build_catalogue(root: Path, n_frames: int, *, units: int = 20, per_folder: i
             evening = datetime(d.year, d.month, d.day, 23, 30, tzinfo=timezone.utc)
             base_tile = rng.randrange(0, RIS_LAST_INDEX - 400)
             specs = []
-            sequence: dict[tuple[str, str], int] = {}  # TCSpy numbers frames per object and filter, from 1
+            sequence: dict[tuple[str, str], int] = {}  # TCSpy numbers frames per object and filter, from 0
             for k in range(count):
                 t = evening + timedelta(seconds=30 * k + rng.random())
                 kind = "science" if k >= count * 0.15 else ("bias", "dark", "flat")[k % 3]
                 grid = tile(base_tile + k // 12) if kind == "science" else None
                 obj = grid.name if grid else kind.upper()
                 filt = FILTERS[(k // 4) % len(FILTERS)] if kind in ("science", "flat") else ""
-                seq = sequence[(obj, filt)] = sequence.get((obj, filt), 0) + 1
+                seq = sequence[(obj, filt)] = sequence.get((obj, filt), -1) + 1
                 fname = f"{unit}_{t:%Y%m%d_%H%M%S}_{obj}_{filt or 'm425'}_1x1_{100.0 if kind == 'science' else 0.0:.1f}s_{seq:04d}.fits"
                 specs.append((fname, t, kind, grid, obj, filt))
             if with_files:

@@ -44,7 +44,7 @@ def child(url: str, root: str, n: int, repeat: int, missing: int, workdir: str) 
         if victim is not None:
             victim.unlink()
         i = extra[folder] = extra.get(folder, 0) + 1
-        (folder / f"{folder.parent.name}_20990101_0000{i:02d}_T00001_m425_1x1_100.0s_{i:04d}.fits").touch()
+        (folder / f"{folder.parent.name}_20990101_0000{i:02d}_T00001_m425_1x1_100.0s_{i - 1:04d}.fits").touch()
     times, issues = [], 0
     for _ in range(repeat):
         start = time.perf_counter()

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,7 +58,7 @@ def child(url: str, rows: int, requests: int, workdir: str) -> None:
         cur.execute("ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     t_stats = time.perf_counter() - t
 
-    user = get_user_model().objects.create_user("bench", password="bench-password-1")
+    user = get_user_model().objects.create_user("bench")  # no password: the client logs in with force_login
     _, key = ApiKey.issue(user, "bench")
     web = Client()
     web.force_login(user)
@@ -70,7 +71,7 @@ def child(url: str, rows: int, requests: int, workdir: str) -> None:
     filters = ["m425", "m500", "m600", "r"]
     pages: dict[str, tuple[Client, list[str]]] = {
         "frame search (default)": (web, ["/frames/", "/frames/?page=2", "/frames/?sort=-date_obs"]),
-        "frame search (filters)": (web, [f"/frames/?date_from={d}&date_to={d.replace(day=28)}&image_type=science&filter={f}"
+        "frame search (filters)": (web, [f"/frames/?date_from={d}&date_to={d + timedelta(days=30)}&image_type=science&filter={f}"
                                           for d, f in zip(some, filters * 2)]),
         "frame search (cone)": (web, [f"/frames/?ra={ra:.4f}&dec={dec:.4f}&radius=1" for ra, dec in tiles]),
         "night page": (web, [f"/nights/{d}/" for d in some]),

@@ -136,11 +136,12 @@ def read_chunk(task: ChunkTask) -> ChunkResult:
     return result
 
 
-def _read_raw(path: str) -> bytes | HeaderError:
-    """The header bytes, or the error as a value (it crosses a thread boundary)."""
+def _read_raw(path: str) -> bytes | Exception:
+    """The header bytes, or the error as a value: it crosses a thread boundary, and an unexpected one
+    must cost this file only, not end the prefetching generator."""
     try:
         return read_header_bytes(path)
-    except HeaderError as exc:
+    except Exception as exc:  # noqa: BLE001 - re-raised for this file by extract_file
         return exc
 
 
@@ -161,7 +162,7 @@ def _thread_pool(size: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def _prefetch(prefix: str, files: list[FileEntry], concurrency: int) -> Iterator[bytes | HeaderError]:
+def _prefetch(prefix: str, files: list[FileEntry], concurrency: int) -> Iterator[bytes | Exception]:
     """Header bytes of ``files`` in order; with concurrency > 1, up to 2x that many reads in flight.
 
     The parser runs in this thread while other threads wait on the storage (I/O releases the GIL),
@@ -258,7 +259,7 @@ def extract_file(
     cfg: ExtractConfig,
     now: float,
     *,
-    raw: bytes | HeaderError | None = None,
+    raw: bytes | Exception | None = None,
     classifier: _Classifier | None = None,
 ) -> FrameRecord | Problem | Deferred:
     """Read one file's primary header and build its record, or say why not.
@@ -269,7 +270,7 @@ def extract_file(
     try:
         if raw is None:
             raw = read_header_bytes(path)
-        elif isinstance(raw, HeaderError):
+        elif isinstance(raw, Exception):
             raise raw
         header = parse_header(raw)
     except HeaderError as exc:
@@ -353,8 +354,7 @@ def build_record(
     if parsed is not None:
         if exptime is None:
             exptime = parsed.exptime
-        if binning is None:
-            binning = parsed.binning
+        binning = binning or parsed.binning  # (a 0 in the header falls back too, as before)
         if ccd_temp is None:
             ccd_temp = parsed.ccd_temp
         obj = obj or parsed.object

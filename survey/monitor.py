@@ -51,7 +51,7 @@ from survey import stats
 from survey.ingest.engine import EXIT_DEFERRED, EXIT_FAILED_FILES, EXIT_FATAL, EXIT_OK, IngestOptions, run_ingest
 from survey.ingest.plan import ensure_rows
 from survey.models import FileProblem, Frame, MonitorState, Night, NightFolder, NightUnitStats, TileFilterProgress
-from survey.runlog import HOST, LOG_FORMAT, log_dir
+from survey.runlog import HOST, attached_handler, log_dir
 
 log = logging.getLogger("survey.monitor")
 
@@ -785,19 +785,9 @@ def monitor_log() -> Iterator[str]:
     """Log to ``<LOG_DIR>/monitor.log`` (rotating, 10 MB x 5) while the monitor runs."""
     path = os.path.join(str(log_dir()), "monitor.log")
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
-    loggers = [logging.getLogger(n) for n in ("survey", "rawdata", "gwportal")]
-    for lg in loggers:
-        lg.addHandler(handler)
-        if lg.level == logging.NOTSET or lg.level > logging.INFO:
-            lg.setLevel(logging.INFO)
-    try:
+    with attached_handler(handler):
         yield path
-    finally:
-        for lg in loggers:
-            lg.removeHandler(handler)
-        handler.close()
 
 
 def run_monitor(opts: MonitorOptions, stop: threading.Event, clock: Clock | None = None, *, max_cycles: int | None = None) -> int:

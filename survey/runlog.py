@@ -52,26 +52,33 @@ def _alive(pid: int, started_at) -> bool:
 
 
 @contextmanager
-def run_log_file(prefix: str, run_id: int | None = None) -> Iterator[Path]:
-    """Attach a file handler for this run to the `survey`, `rawdata` and `gwportal` loggers."""
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    path = log_dir() / f"{prefix}_{stamp}.log"
-    if path.exists() and run_id is not None:
-        path = log_dir() / f"{prefix}_{stamp}_{run_id}.log"
-    handler = logging.FileHandler(path, encoding="utf-8")
+def attached_handler(handler: logging.Handler) -> Iterator[None]:
+    """Send the `survey`, `rawdata` and `gwportal` loggers (INFO and up) to `handler` for a while."""
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.setLevel(logging.DEBUG)
     loggers = [logging.getLogger(name) for name in ("survey", "rawdata", "gwportal")]
     for logger in loggers:
         logger.addHandler(handler)
         if logger.level == logging.NOTSET or logger.level > logging.INFO:
             logger.setLevel(logging.INFO)
     try:
-        yield path
+        yield
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
         handler.close()
+
+
+@contextmanager
+def run_log_file(prefix: str, run_id: int | None = None) -> Iterator[Path]:
+    """A log file per run: `<LOG_DIR>/<prefix>_YYYYMMDD_HHMMSS.log`."""
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    path = log_dir() / f"{prefix}_{stamp}.log"
+    if path.exists() and run_id is not None:
+        path = log_dir() / f"{prefix}_{stamp}_{run_id}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    with attached_handler(handler):
+        yield path
 
 
 class ResourceMeter:

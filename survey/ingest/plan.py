@@ -5,6 +5,7 @@ Only names, sizes and mtimes are compared here; no header is read for a file tha
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -102,17 +103,32 @@ def _follow_moved_folders(refs: list[NightFolderRef], units: dict[str, int], fol
     from django.db.models import F, Value
     from django.db.models.functions import Concat
 
+    if not refs:
+        return
+    # One query per 900 names, not one per folder: a first ingest of a whole archive has thousands of
+    # new folders, and almost none of them moved.
+    names = sorted({r.name for r in refs})
+    known: dict[tuple[int, str], tuple[int, str]] = {}
+    for start in range(0, len(names), 900):
+        rows = NightFolder.objects.filter(name__in=names[start : start + 900]).order_by("id")
+        for folder_id, old_path, unit_id, name in rows.values_list("id", "path", "unit_id", "name"):
+            known.setdefault((unit_id, name), (folder_id, old_path))  # the first row, as .first() gave
     for ref in refs:
-        row = NightFolder.objects.filter(unit_id=units[ref.unit], name=ref.name).values_list("id", "path").first()
+        key = (units[ref.unit], ref.name)
+        row = known.get(key)
         if row is None:
             continue
         folder_id, old_path = row
+        if os.path.isdir(old_path):  # both exist (e.g. 7DT01 and 7DT-01): report, never guess
+            log.error("%s skipped: the catalogue has this unit's folder %s at %s, which still exists", ref.path, ref.name, old_path)
+            continue
         log.warning("night folder moved: %s -> %s (frame paths follow)", old_path, ref.path)
         with transaction.atomic():
             NightFolder.objects.filter(id=folder_id).update(path=ref.path, present=True)
             Frame.objects.filter(folder_id=folder_id).update(path=Concat(Value(ref.path + "/"), F("filename")))
             FileProblem.objects.filter(folder_id=folder_id).delete()  # re-checked under the new path
         folders[ref.path] = folder_id
+        known[key] = (folder_id, ref.path)  # a second ref of this unit/folder now finds it here
 
 
 def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPlan]:
@@ -125,6 +141,8 @@ def build_plan(refs: list[NightFolderRef], *, reread_all: bool) -> list[FolderPl
         except OSError as exc:
             log.error("cannot list %s: %s", ref.path, exc)
             listing = FolderListing()
+        if ref.path not in folders:
+            continue  # a conflicting duplicate of a catalogued folder (logged by _follow_moved_folders)
         plans.append(FolderPlan(ref=ref, listing=listing, folder_id=folders[ref.path], unit_id=units[ref.unit]))
     states = dict(NightFolder.objects.filter(id__in=[p.folder_id for p in plans]).values_list("id", "state"))
     for plan in plans:

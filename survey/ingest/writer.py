@@ -100,7 +100,7 @@ class BatchWriter:
         self.resolver = Resolver()
         self.vendor = connection.vendor
         if self.vendor == "sqlite":
-            # A bulk load touches 18 frame indexes: SQLite's default 2 MB page cache makes every
+            # A bulk load touches ~20 frame indexes: SQLite's default 2 MB page cache makes every
             # batch re-read index pages through the OS. Per connection, memory only, not persistent.
             with connection.cursor() as cur:
                 cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")

@@ -1,12 +1,9 @@
 """The survey status pages in real headless Chromium: the all-sky map and the calibration readiness matrix.
 
-Own fixtures (prefixed ``status_``) so that this file does not depend on the portal's browser conftest.
+Uses the session browser of tests/browser/conftest.py.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,32 +13,13 @@ from rawdata.sample import Manifest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_S = 30
 
 
-@pytest.fixture(scope="module")
-def status_browser() -> Iterator:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("chromium and chromedriver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="gwportal-status-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+@pytest.fixture
+def status_browser(browser):
+    """The session's headless Chromium (tests/browser/conftest.py)."""
+    return browser
 
 
 @pytest.fixture

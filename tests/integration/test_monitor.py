@@ -49,6 +49,7 @@ from survey.monitor import (
 )
 from survey.runlog import HOST
 from tests.integration.conftest import run_command
+from tests.integration.shared_db import SharedDatabase as BaseSharedDatabase
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 S = NightFolder.State
@@ -496,24 +497,8 @@ def test_flush_refuses_without_explicit_confirmation(sample_root):
 # ------------------------------------------------------------------------------------------ real processes
 
 
-class SharedDatabase:
+class SharedDatabase(BaseSharedDatabase):
     """Lets a child process use this test's database (see the module docstring)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        sd = connection.settings_dict
-        self.copy: Path | None = None
-        if connection.vendor == "postgresql":
-            auth = quote(sd["USER"] or "postgres") + (f":{quote(sd['PASSWORD'])}" if sd.get("PASSWORD") else "")
-            self.url = f"postgres://{auth}@{sd['HOST'] or 'localhost'}:{sd['PORT'] or 5432}/{sd['NAME']}"
-        elif connection.vendor == "sqlite" and not connection.is_in_memory_db():
-            self.url = f"sqlite:///{sd['NAME']}"
-        else:
-            self.copy = tmp_path / "shared.sqlite3"
-            connection.ensure_connection()
-            target = sqlite3.connect(self.copy)
-            connection.connection.backup(target)
-            target.close()
-            self.url = f"sqlite:///{self.copy}"
 
     def monitor_state(self, name: str = "update_nights") -> dict[str, Any]:
         if self.copy is None:
@@ -522,12 +507,6 @@ class SharedDatabase:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM survey_monitorstate WHERE name = ?", (name,)).fetchone()
             return dict(row) if row else {}
-
-    def sync_back(self) -> None:
-        if self.copy is not None:
-            source = sqlite3.connect(self.copy)
-            source.backup(connection.connection)
-            source.close()
 
 
 def start_monitor(db: SharedDatabase, root: Path, logs: Path, *extra: str) -> subprocess.Popen:

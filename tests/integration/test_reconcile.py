@@ -28,6 +28,7 @@ from rawdata.sample import corrupt_helpers
 from survey.models import FileProblem, Frame, MissingReport
 from survey.reconcile import CheckOptions, analyse
 from tests.integration.conftest import run_command
+from tests.integration.shared_db import SharedDatabase as BaseSharedDatabase
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 OLD = 1_600_000_000  # an mtime in 2020: a short file this old is broken, not still arriving
@@ -337,30 +338,8 @@ def test_validate_folders(sample_root, logs, tmp_path):
 # ------------------------------------------------------------------------------------------ scripts
 
 
-class SharedDatabase:
+class SharedDatabase(BaseSharedDatabase):
     """Gives a child process this test's database; see the module docstring."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        sd = connection.settings_dict
-        self.copy: Path | None = None
-        if connection.vendor == "postgresql":
-            auth = quote(sd["USER"] or "postgres") + (f":{quote(sd['PASSWORD'])}" if sd.get("PASSWORD") else "")
-            self.url = f"postgres://{auth}@{sd['HOST'] or 'localhost'}:{sd['PORT'] or 5432}/{sd['NAME']}"
-        elif not connection.is_in_memory_db():
-            self.url = f"sqlite:///{sd['NAME']}"
-        else:
-            self.copy = tmp_path / "shared.sqlite3"
-            connection.ensure_connection()
-            target = sqlite3.connect(self.copy)
-            connection.connection.backup(target)
-            target.close()
-            self.url = f"sqlite:///{self.copy}"
-
-    def sync_back(self) -> None:
-        if self.copy is not None:
-            source = sqlite3.connect(self.copy)
-            source.backup(connection.connection)
-            source.close()
 
     def run(self, logs: Path, *cmd: str, url: str | None = None) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "GWPORTAL_TEST_DB_NAME"}

@@ -1,0 +1,103 @@
+"""rawdata.extract's speed-ups change nothing: memoised classification, orjson headers, prefetching reads."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rawdata.classify import ExclusionRules, classify
+from rawdata.extract import ChunkTask, ExtractConfig, FolderContext, header_to_json, read_chunk
+from rawdata.header import parse_header, promote, read_header
+from rawdata.names import parse_filename
+from rawdata.sample import corrupt_helpers
+from rawdata.scan import iter_night_folders, list_folder
+
+RULES = ExclusionRules.from_config({"focus": ["xfocus"], "test": {"filename_contains": ["_0003"]}})
+
+
+def tasks_for(root: Path, **config) -> list[ChunkTask]:
+    cfg = ExtractConfig(rules=RULES, settle_seconds=0.0, **config)
+    return [
+        ChunkTask(FolderContext(ref.unit, ref.info, ref.path), list_folder(ref.path).files, cfg, time.time())
+        for ref in iter_night_folders(str(root))
+    ]
+
+
+def damage(root: Path) -> None:
+    folder = sorted(root.glob("7DT01/*_gain2750"))[0]
+    fits = sorted(folder.glob("*.fits"))
+    corrupt_helpers.truncate(fits[0], 4000)
+    corrupt_helpers.write_garbage(folder / "7DT01_20250701_000000_garbage.fits")
+    corrupt_helpers.write_no_end(folder / "7DT01_20250701_000001_noend.fits")
+    (folder / "7DT01_20250701_000002_empty.fits").write_bytes(b"")
+
+
+def outcome(result):
+    return ([(f.path, f.columns, f.night, f.header_json, f.target, f.tile, f.warnings) for f in result.frames],
+            result.problems, result.deferred, result.headers_read)
+
+
+def test_memoised_classification_equals_classify(sample_root):
+    """Every frame's type, source, exclusion, programme and target are exactly classify()'s, file-name
+    exclusion rules included (the memo keys on the first file-name rule that matches)."""
+    checked = excluded_by_name = 0
+    for task in tasks_for(sample_root):
+        for frame in read_chunk(task).frames:
+            name = frame.columns["filename"]
+            meta = promote(read_header(frame.path).cards)
+            parsed = parse_filename(name)
+            cls = classify(imagetyp=meta["imagetyp"], object_name=meta["object"] or (parsed.object if parsed else None),
+                           objtype=meta["objtype"], filename=name, parsed=parsed, folder=task.context.folder,
+                           is_too_card=meta["is_too"], rules=RULES)
+            assert frame.columns["image_type"] == cls.image_type and frame.columns["type_source"] == cls.type_source
+            assert frame.columns["excluded_by"] == (cls.excluded_by or "")
+            assert frame.columns["program"] == (cls.program or "")[:24]
+            assert frame.tile == (cls.target_name if cls.target_kind == "tile" else None)
+            checked += 1
+            excluded_by_name += cls.excluded_by == "test:filename-contains-_0003"
+    assert checked > 300 and excluded_by_name > 0
+
+
+def test_prefetching_reads_give_identical_results(sample_root):
+    """READ_CONCURRENCY > 1 (threads reading ahead) yields the same records, problems and deferrals."""
+    damage(sample_root)
+    serial = [outcome(read_chunk(t)) for t in tasks_for(sample_root)]
+    for level in (2, 8):
+        assert [outcome(read_chunk(t)) for t in tasks_for(sample_root, read_concurrency=level)] == serial
+    reasons = {p.reason for _, problems, _, _ in serial for p in problems}
+    assert {"not_fits", "empty", "truncated_header"} <= reasons
+
+
+def test_fast_header_json_decodes_to_the_cards(sample_root):
+    """orjson's text (fast-parser cards) and json's text decode to the same values."""
+    seen = 0
+    for path in sorted(sample_root.rglob("*.fits"))[:80]:
+        header = read_header(path)
+        if header.via_astropy:
+            continue
+        fast = header_to_json(header.cards, checked=True)
+        assert json.loads(fast) == json.loads(json.dumps(header.cards)) == header.cards
+        seen += 1
+    assert seen > 50
+
+
+def test_overflowing_number_never_reaches_json_as_null():
+    """A card the fast parser would read as inf goes to astropy; the stored JSON is strict and keeps it."""
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    0",
+             "EXPTIME =                1E999", "END"]
+    raw = b"".join(c.ljust(80).encode() for c in cards).ljust(2880, b" ")
+    header = parse_header(raw)
+    assert header.via_astropy and math.isinf(header.cards["EXPTIME"])
+    text = header_to_json(header.cards, checked=not header.via_astropy)
+    assert json.loads(text)["EXPTIME"] == "inf"
+    json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # no NaN/Infinity tokens
+
+
+def test_config_field_travels_to_workers():
+    """read_concurrency is part of the task, so Celery workers use the coordinator's setting."""
+    from rawdata.serialize import chunk_task_from_dict, chunk_task_to_dict
+
+    task = ChunkTask(FolderContext("7DT01", None, "/x"), [], replace(ExtractConfig(), read_concurrency=16), 1.0)
+    assert chunk_task_from_dict(json.loads(json.dumps(chunk_task_to_dict(task)))).config.read_concurrency == 16
