@@ -78,8 +78,9 @@ def child(url: str, rows: int, requests: int, workdir: str) -> None:
         "dashboard": (web, ["/"]),
         "/status/": (anon, ["/status/"]),
         "/tiles/": (anon, ["/tiles/"]),
-        "/api/frames/raw/": (api, [f"/api/frames/raw/?page=1&page_size=500&night={d}" for d in some]
-                             + ["/api/frames/raw/?page=1&page_size=500"]),
+        "/api/frames/raw/ (night)": (api, [f"/api/frames/raw/?page=1&page_size=500&night_date={d}" for d in some]),
+        "/api/frames/raw/ (all)": (api, ["/api/frames/raw/?page=1&page_size=500",
+                                          "/api/frames/raw/?page=2&page_size=500"]),
     }
     out = {"rows": cat.frames, "nights": len(nights), "build_s": t_rows, "stats_s": t_stats, "mid": str(mid), "pages": {}}
     for label, (client, urls) in pages.items():
