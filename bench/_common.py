@@ -161,3 +161,11 @@ def vendors(arg: str) -> list[str]:
         elif name:
             raise SystemExit(f"unknown database {name!r} (sqlite, postgresql)")
     return out
+
+
+def release_workdir(work: Path, keep: bool) -> None:
+    """End of every benchmark: keep the scratch folder when asked (and say where), else remove it."""
+    if keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Scratch, django_setup, engine_rate, machine_line, median, spread, timed_manage, vendors  # noqa: E402
+from _common import ROOT, Scratch, release_workdir, django_setup, engine_rate, machine_line, median, spread, timed_manage, vendors  # noqa: E402
 
 
 def floor_rate(root: Path) -> tuple[float, int]:
@@ -183,12 +183,7 @@ def main() -> int:
                   f"{r['original']:>17,.0f} {ours / r['original']:>13.1f}x {ours / floor:>10.2f}x")
         print(f"floor {floor:,.0f} files/s on one core; original measured on {args.original_files:,} files")
     finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+        release_workdir(work, args.keep)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Scratch, django_setup, machine_line, median, vendors  # noqa: E402
+from _common import ROOT, Scratch, release_workdir, django_setup, machine_line, median, vendors  # noqa: E402
 
 UNITS = 20
 
@@ -93,12 +93,7 @@ def main() -> int:
             print(f"{vendor:<11} {out['folders']:>8,} {f'{median(t):.3f} ({t[0]:.3f}-{t[-1]:.3f})':>22} {out['full_s']:>18.2f}")
         print("target: idle cycle <= 1 s")
     finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+        release_workdir(work, args.keep)
     return 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Scratch, django_setup, machine_line, vendors  # noqa: E402
+from _common import ROOT, Scratch, release_workdir, django_setup, machine_line, vendors  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -138,12 +138,7 @@ def main() -> int:
             finally:
                 scratch.close()
     finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+        release_workdir(work, args.keep)
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Scratch, django_setup, machine_line, median, timed_manage, vendors  # noqa: E402
+from _common import ROOT, Scratch, release_workdir, django_setup, machine_line, median, timed_manage, vendors  # noqa: E402
 
 
 def child(url: str, root: str, n: int, repeat: int, workdir: str) -> None:
@@ -105,12 +105,7 @@ def main() -> int:
         print("target: 1 M files checked in <= 15 s; 'est. 1 M' = command time less the plan, plus the plan")
         print("scaled to 1 M files (measure it: --files 1000000)")
     finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+        release_workdir(work, args.keep)
     return 0
 
 
