@@ -139,6 +139,12 @@ def engine_rate(output: str) -> float:
     return float(m.group(2).replace(",", "")) if m else float("nan")
 
 
+def pipeline_rate(output: str) -> float:
+    """files/s of the ingest's reading-and-writing phase alone (headers read / its wall time), as printed."""
+    m = re.search(r"reading and writing ([\d,]+) headers/s", output)
+    return float(m.group(1).replace(",", "")) if m else float("nan")
+
+
 def django_setup(url: str, workdir: Path) -> None:
     """Configure Django in this process against `url` (for in-process measurements)."""
     os.environ["DATABASE_URL"] = url

@@ -8,7 +8,7 @@ Generates N frames (~180-card headers), then measures CPU time per file (process
             (classification + header JSON), the whole rawdata.extract.read_chunk, and pickling its
             result for the writer / unpickling it there;
   writer    survey.ingest.writer.BatchWriter.write over the pre-read results into a fresh database,
-            one transaction per folder: CPU of the writer process, and on PostgreSQL also of the server
+            grouped into transactions of about BATCH_SIZE frames as the engine does: CPU of the writer process, and on PostgreSQL also of the server
             backend doing the COPY (read from /proc, so only when the server runs on this machine).
 
 Usage: .venv/bin/python bench/bench_stages.py [--files 20000] [--repeat 5] [--db sqlite,postgresql]
@@ -104,9 +104,23 @@ def writer_child(url: str, root: str, workdir: str) -> None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     n = sum(len(r.frames) for r in results)
+    # As the engine writes: consecutive chunks in one transaction of about BATCH_SIZE frames.
+    from collections import Counter
+
+    from django.conf import settings
+
+    size = settings.GWPORTAL["BATCH_SIZE"]
+    groups, group = [], []
+    for pair in zip(results, owners):
+        group.append(pair)
+        if sum(len(r.frames) for r, _ in group) >= size:
+            groups.append(group)
+            group = []
+    groups += [group] if group else []
+    counts, table, touched = Counter(), Counter(), {"nights": set(), "tiles": set(), "targets": set()}
     b0, c0 = backend_cpu(), time.process_time()
-    for result, plan in zip(results, owners):
-        writer.write([result], folder_id=plan.folder_id, unit_id=plan.unit_id, existing=plan.existing_ids)
+    for group in groups:
+        engine._write_group(writer, group, counts, table, touched, set())
     print(json.dumps({"frames": n, "client_us": (time.process_time() - c0) / n * 1e6,
                       "server_us": (backend_cpu() - b0) / n * 1e6}))
 

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import partial
+from operator import is_not
 from typing import Any
 
 from rawdata.checksums import sha256_file
@@ -57,17 +60,38 @@ class FolderContext:
     hashes: dict[str, str] | None = None  # None: the folder has no allfiles.hash
 
 
+#: The frame columns a reader fills, in the order of :attr:`FrameRecord.row`. A tuple, not a dict
+#: per frame: rows cross a process boundary (or a broker) and the writer hands them to the
+#: database driver, so every per-frame key costs pickling and lookups thousands of times a second.
+FRAME_COLUMNS: tuple[str, ...] = (
+    "path", "filename", "image_type", "type_source", "excluded_by", "object", "program", "filter", "exptime",
+    "date_obs", "mjd", "gain", "binning", "ccd_temp", "camera", "ra", "dec", "obj_ra", "obj_dec", "airmass",
+    "naxis1", "naxis2", "image_id", "is_too", "is_shift", "software", "name_family", "sequence", "obsnote",
+    "seeing", "sky_brightness", "cloud_frac", "humidity", "wind_speed", "pointing_offset", "pointing_warning",
+    "file_size", "file_mtime_ns", "checksum", "present",
+)
+COLUMN: dict[str, int] = {name: i for i, name in enumerate(FRAME_COLUMNS)}
+
+
 @dataclass
 class FrameRecord:
     """Everything the writer needs for one frame row plus its header row."""
 
     path: str
-    columns: dict[str, Any]
+    row: tuple[Any, ...]  # values in FRAME_COLUMNS order
     night: date
     header_json: str
     target: tuple[str, str, float | None, float | None] | None  # (kind, name, ra, dec)
     tile: str | None
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail)
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The row as a dict (for people and tests; the hot path uses ``row``)."""
+        return dict(zip(FRAME_COLUMNS, self.row))
+
+    def __getitem__(self, column: str) -> Any:
+        return self.row[COLUMN[column]]
 
 
 @dataclass(frozen=True)
@@ -201,6 +225,10 @@ class _Classifier:
         self.folder = folder
         self.rules = rules
         self.name_rules = tuple(r for r in rules.rules if r.field == "filename")
+        # Every file-name rule (equals, prefix, contains) needs its value inside the name, so one
+        # regex over the case-folded name rules most names out; the rules decide the rest.
+        needles = sorted({r.value.casefold() for r in self.name_rules if r.value}, key=len, reverse=True)
+        self.name_prefilter = re.compile("|".join(map(re.escape, needles))) if needles else None
         self.memo: dict[tuple, Classification] = {}
 
     @classmethod
@@ -214,12 +242,14 @@ class _Classifier:
         return inst
 
     def __call__(self, meta: dict[str, Any], name: str, parsed: ParsedName | None) -> Classification:
-        values = {"filename": name}
         name_hit = None
-        for rule in self.name_rules:
-            if rule.matches(values, None):
-                name_hit = rule.id
-                break
+        prefilter = self.name_prefilter
+        if prefilter is not None and prefilter.search(name.casefold()) is not None:
+            values = {"filename": name}
+            for rule in self.name_rules:
+                if rule.matches(values, None):
+                    name_hit = rule.id
+                    break
         key = (
             meta["imagetyp"], meta["object"], meta["objtype"], meta["is_too"], name_hit,
             (parsed.object, parsed.family, parsed.imagetyp) if parsed is not None else None,
@@ -292,20 +322,22 @@ def extract_file(
         fast_cards = False
     meta = promote(cards)
     parsed = parse_filename(entry.name)
-    record = build_record(path, entry, ctx, cfg, cards, meta, parsed, classifier=classifier, checked_json=fast_cards)
+    checksum = "unknown"
+    if cfg.verify_checksums and ctx.hashes is not None:
+        expected = ctx.hashes.get(entry.name)
+        if expected is None:
+            checksum = "no_hash"
+        else:
+            checksum = "ok" if sha256_file(path) == expected else "mismatch"
+    record = build_record(
+        path, entry, ctx, cfg, cards, meta, parsed, classifier=classifier, checked_json=fast_cards, checksum=checksum
+    )
     if parsed is None:
         record.warnings.append(("unknown_name", f"file name {entry.name!r} matches no known 7DT pattern"))
     for warning in meta["_warnings"]:
         record.warnings.append(("bad_value", str(warning)))
-    if cfg.verify_checksums and ctx.hashes is not None:
-        expected = ctx.hashes.get(entry.name)
-        if expected is None:
-            record.columns["checksum"] = "no_hash"
-        elif sha256_file(path) == expected:
-            record.columns["checksum"] = "ok"
-        else:
-            record.columns["checksum"] = "mismatch"
-            record.warnings.append(("checksum_mismatch", "SHA-256 differs from allfiles.hash"))
+    if checksum == "mismatch":
+        record.warnings.append(("checksum_mismatch", "SHA-256 differs from allfiles.hash"))
     return record
 
 
@@ -333,6 +365,7 @@ def build_record(
     *,
     classifier: _Classifier | None = None,
     checked_json: bool = False,
+    checksum: str = "unknown",
 ) -> FrameRecord:
     """The frame row of one file: header values first, the file name as fallback.
 
@@ -341,7 +374,6 @@ def build_record(
     if classifier is None:
         classifier = _Classifier.for_folder(ctx.folder, cfg.rules)
     cls = classifier(meta, entry.name, parsed)
-    get = meta.get
     date_obs: datetime | None = meta["date_obs"]
     if date_obs is None and parsed is not None:
         date_obs = parsed.obs_time
@@ -365,67 +397,65 @@ def build_record(
     gain = meta["gain"]
     note = meta["note"]
     ra, dec, obj_ra, obj_dec = meta["ra"], meta["dec"], meta["obj_ra"], meta["obj_dec"]
-    columns: dict[str, Any] = {
-        "path": path,
-        "filename": entry.name,
-        "image_type": cls.image_type,
-        "type_source": cls.type_source,
-        "excluded_by": cls.excluded_by or "",
-        "object": (obj or "")[:80],
-        "program": (cls.program or "")[:24],
-        "filter": (filt or "")[:16],
-        "exptime": exptime,
-        "date_obs": date_obs,
-        "mjd": mjd,
-        "gain": int(round(gain)) if isinstance(gain, (int, float)) and math.isfinite(gain) else None,
-        "binning": binning,
-        "ccd_temp": ccd_temp,
-        "camera": str(meta["cam_id"] or meta["instrume"] or "")[:64],
-        "ra": ra,
-        "dec": dec,
-        "obj_ra": obj_ra,
-        "obj_dec": obj_dec,
-        "airmass": meta["airmass"],
-        "naxis1": meta["naxis1"],
-        "naxis2": meta["naxis2"],
-        "image_id": str(meta["image_id"] or "")[:64],
-        "is_too": bool(cls.target_kind == "too" or ctx.folder.is_too or meta["is_too"]),
-        "is_shift": bool(cls.is_shift),
-        "software": meta["software"] or "",
-        "name_family": parsed.family if parsed else "",
-        "sequence": parsed.sequence if parsed else None,
-        "obsnote": str(note)[:255] if note not in (None, "None") else "",
-        "seeing": get("seeing"),
-        "sky_brightness": get("sky_brightness"),
-        "cloud_frac": get("cloud_frac"),
-        "humidity": meta["humidity"],
-        "wind_speed": get("wind_speed"),
-        "pointing_offset": None,
-        "pointing_warning": False,
-        "file_size": entry.size,
-        "file_mtime_ns": entry.mtime_ns,
-        "checksum": "unknown",
-        "present": True,
-    }
-    for key in _FLOAT_COLUMNS:  # promote() and the name parser give finite numbers; be sure anyway
-        value = columns[key]
-        if value is None or (type(value) is float and value - value == 0.0):
-            continue  # the common case, decided without a call
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            columns[key] = None
+    exptime, mjd, ra, dec, obj_ra, obj_dec, airmass, ccd_temp, seeing, sky, cloud, humidity, wind = _finite_numbers((
+        exptime, mjd, ra, dec, obj_ra, obj_dec, meta["airmass"], ccd_temp, meta.get("seeing"),
+        meta.get("sky_brightness"), meta.get("cloud_frac"), meta["humidity"], meta.get("wind_speed"),
+    ))
     tile_name = cls.target_name if cls.target_kind == "tile" else None
     target = None
     if cls.target_kind in _TARGET_KINDS and cls.target_name:
-        target = (cls.target_kind, cls.target_name[:100], columns["obj_ra"] or columns["ra"], columns["obj_dec"] or columns["dec"])
-    if tile_name and columns["ra"] is not None and columns["dec"] is not None:
+        target = (cls.target_kind, cls.target_name[:100], obj_ra or ra, obj_dec or dec)
+    pointing_offset, pointing_warning = None, False
+    if tile_name and ra is not None and dec is not None:
         grid = _grid_tile(tile_name)
         if grid is not None:
-            offset = angular_distance_deg(columns["ra"], columns["dec"], grid.ra, grid.dec)
-            columns["pointing_offset"] = offset
-            columns["pointing_warning"] = offset > cfg.pointing_tolerance_deg
+            pointing_offset = angular_distance_deg(ra, dec, grid.ra, grid.dec)
+            pointing_warning = pointing_offset > cfg.pointing_tolerance_deg
+    row = (  # FRAME_COLUMNS order
+        path,
+        entry.name,
+        cls.image_type,
+        cls.type_source,
+        cls.excluded_by or "",
+        (obj or "")[:80],
+        (cls.program or "")[:24],
+        (filt or "")[:16],
+        exptime,
+        date_obs,
+        mjd,
+        int(round(gain)) if isinstance(gain, (int, float)) and math.isfinite(gain) else None,
+        binning,
+        ccd_temp,
+        str(meta["cam_id"] or meta["instrume"] or "")[:64],
+        ra,
+        dec,
+        obj_ra,
+        obj_dec,
+        airmass,
+        meta["naxis1"],
+        meta["naxis2"],
+        str(meta["image_id"] or "")[:64],
+        bool(cls.target_kind == "too" or ctx.folder.is_too or meta["is_too"]),
+        bool(cls.is_shift),
+        meta["software"] or "",
+        parsed.family if parsed else "",
+        parsed.sequence if parsed else None,
+        str(note)[:255] if note not in (None, "None") else "",
+        seeing,
+        sky,
+        cloud,
+        humidity,
+        wind,
+        pointing_offset,
+        pointing_warning,
+        entry.size,
+        entry.mtime_ns,
+        checksum,
+        True,
+    )
     return FrameRecord(
         path=path,
-        columns=columns,
+        row=row,
         night=night,
         header_json=header_to_json(cards, checked=checked_json),
         target=target,
@@ -433,8 +463,34 @@ def build_record(
     )
 
 
-_FLOAT_COLUMNS = ("exptime", "mjd", "ra", "dec", "obj_ra", "obj_dec", "airmass", "ccd_temp", "seeing",
-                  "sky_brightness", "cloud_frac", "humidity", "wind_speed")
+def _finite(value: Any) -> float | int | None:
+    """A number column's value, or None for anything not a finite number (or an int beyond a float)."""
+    try:
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return value
+    except OverflowError:
+        pass
+    return None
+
+
+_NUMBER_TYPES = frozenset({float, int, type(None)})
+_not_none = partial(is_not, None)
+
+
+def _finite_numbers(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values`` with anything that is not a finite number as None.
+
+    promote() and the name parser give finite numbers; this makes sure, in two C-level checks for the
+    common case (numbers or None, finite sum) instead of a test per value."""
+    if set(map(type, values)) <= _NUMBER_TYPES:
+        try:
+            if math.isfinite(math.fsum(filter(_not_none, values))):
+                return values
+        except OverflowError:  # an int too large for a float: sort it out value by value
+            pass
+    return tuple(map(_finite, values))
+
+
 _TARGET_KINDS = frozenset({"named", "standard", "too"})
 _grid_tiles: dict[str, Tile | None] = {}
 

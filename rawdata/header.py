@@ -4,21 +4,28 @@ Framework-free (no Django): the ingest readers run it in worker processes.
 
 Why a hand-written parser: astropy's ``getheader`` costs ~1.3 ms per 180-card header, which caps
 ingest at ~750 files/s per core. The 7DT writers (TCSpy, NINA) emit plain FITS-standard 80-character
-cards, which a narrow parser reads >10x faster: ``struct`` splits the header into cards in C, a
-per-process cache maps card images already seen (most cards of a unit repeat byte for byte) to
-their value, and only the new cards are parsed in Python. The fast path accepts only what it
-understands completely and reproduces astropy's reading exactly (same keyword, same Python value,
-first value of a repeated keyword); anything else (CONTINUE, HIERARCH, record-valued cards, complex
-or non-standard numbers, control characters, keywords with illegal characters, an END card with
-junk...) is handed to astropy. Bytes outside ASCII are a ``non_ascii`` problem: astropy would
-silently turn them into '?'. tests/unit/test_header.py checks all this card by card against
-astropy on its own test files and on random cards.
+cards, which a narrow parser reads 30x to 100x faster, on two levels. The general path: ``struct``
+splits the header into cards in C, a per-process cache maps card images already seen (most cards
+of a unit repeat byte for byte) to their value, and only the new cards are parsed in Python.
+Layouts: a header with the same keywords at the same places as the previous one of its length
+(frames of one writer and folder) is checked against it as a whole and only its volatile value
+fields are read (see _Template). Both accept only what they understand completely and reproduce
+astropy's reading exactly (same keyword, same Python value, first value of a repeated keyword);
+anything else (CONTINUE, HIERARCH, record-valued cards, complex or non-standard numbers, control
+characters, keywords with illegal characters, an END card with junk...) is handed to astropy.
+Bytes outside ASCII are a ``non_ascii`` problem: astropy would silently turn them into '?'.
+tests/unit/test_header.py checks all this card by card against astropy on its own test files and
+on random cards, tests/unit/test_header_fast.py on sequences of headers read with warm caches.
+
+:func:`promote` likewise applies again only the rules whose keywords' values changed from the
+previous frame (see _Promoter).
 
 Public API: :func:`read_header_bytes`, :func:`parse_header`, :func:`read_header`, :class:`Header`,
 :class:`HeaderError`, :func:`promote`, :func:`sexagesimal_to_deg`.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -28,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import compress
-from operator import not_
-from typing import Any
+from operator import is_not, itemgetter, ne, not_
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -110,27 +117,50 @@ def _find_end(buf: bytes, start: int = 0) -> int:
     return -1
 
 
+# The last _find_valid_end scan: (first card, first bytes of the cards, offsets of the cards
+# starting with 'E'). Headers of one layout start their cards with the same bytes, so the 'E' cards
+# are where they were: only those are compared again.
+_last_scan: tuple[int, bytes, tuple[int, ...]] = (-1, b"", ())
+
+
 def _find_valid_end(buf: bytes, start: int = 0) -> int:
-    """Offset of a standard END card ('END' + 77 blanks) at a card boundary, or -1.
+    """Offset of the first standard END card ('END' + 77 blanks) at a card boundary at or after
+    ``start``, or -1.
 
-    Searching for the 80-byte card is ~6x faster than for b'END'. An END-like card earlier on
-    (which would end the header first) is caught by the fast parser, which declines it.
+    Only cards whose first byte is 'E' can be one: they are found in the every-80th-byte slice
+    (one C pass over ~200 bytes), then compared: ~2x faster than searching for the card.
+    An END-like card earlier on (which would end the header first) is caught by the fast parser,
+    which declines it.
     """
-    i = buf.find(_END_BYTES, start)
-    while i != -1 and i % CARD:
-        i = buf.find(_END_BYTES, i + 1)
-    return i
+    global _last_scan
+    k = -(-start // CARD)
+    firsts = buf[k * CARD :: CARD]
+    scan_k, scan_firsts, offsets = _last_scan
+    if scan_k != k or scan_firsts != firsts:
+        found = []
+        i = firsts.find(b"E")
+        while i != -1:
+            found.append((k + i) * CARD)
+            i = firsts.find(b"E", i + 1)
+        offsets = tuple(found)
+        _last_scan = (k, firsts, offsets)
+    last = len(buf) - CARD
+    for j in offsets:
+        # (the second byte first: startswith() parses its arguments the slow way, ~4x an index)
+        if j <= last and buf[j + 1] == 78 and buf.startswith(_END_BYTES, j):  # 78: "N"
+            return j
+    return -1
 
 
-def _read_upto(fh: Any, n: int) -> bytes:
-    """read() until n bytes or end of file (an unbuffered read may legally return less)."""
-    data = fh.read(n)
-    if data is None or len(data) >= n or not data:
-        return data or b""
+def _read_upto(fd: int, n: int) -> bytes:
+    """os.read() until n bytes or end of file (a read may legally return less)."""
+    data = os.read(fd, n)
+    if len(data) >= n or not data:
+        return data
     parts = [data]
     got = len(data)
     while got < n:
-        more = fh.read(n - got)
+        more = os.read(fd, n - got)
         if not more:
             break
         parts.append(more)
@@ -138,23 +168,52 @@ def _read_upto(fh: Any, n: int) -> bytes:
     return b"".join(parts)
 
 
+# Header size of the last file read: the next one (same writer, same folder) very likely has the
+# same, so the first read asks for that much (at most FIRST_READ_BLOCKS blocks) and, when END is in
+# it, spares copying an unused rest twice (kernel to buffer, buffer to the returned slice). A guess
+# only: the result is the same either way.
+_size_hint = FIRST_READ_BLOCKS * BLOCK
+
+
 def read_header_bytes(path: str | os.PathLike[str], *, max_blocks: int = 200) -> bytes:
     """The primary header of ``path``: whole 2880-byte blocks up to the one holding END.
 
-    One read() of :data:`FIRST_READ_BLOCKS` blocks, then more only if END is not yet found, so a
-    long header is never cut at a fixed size. Raises :class:`HeaderError`.
+    One read() of :data:`FIRST_READ_BLOCKS` blocks (or of the previous file's header size, when that
+    holds END), then more only if END is not yet found, so a long header is never cut at a fixed
+    size. os.open/os.read: a buffered file object costs ~4 us more per file. Raises
+    :class:`HeaderError`.
     """
+    global _size_hint
     limit = max_blocks * BLOCK
+    first = FIRST_READ_BLOCKS * BLOCK
+    if first > limit:
+        first = limit
     try:
-        with open(path, "rb", buffering=0) as fh:
-            buf = _read_upto(fh, min(FIRST_READ_BLOCKS * BLOCK, limit))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            hint = _size_hint
+            want = hint if hint < first else first
+            buf = os.read(fd, want)
+            if 0 < len(buf) < want:  # (a regular file gives less only at its end)
+                buf += _read_upto(fd, want - len(buf))
+            if len(buf) == want and buf.startswith(_SIMPLE):
+                # A valid END card within the first ``want`` bytes is the first one a read of
+                # ``first`` bytes would find (no other read is needed: ``want`` is whole blocks).
+                pos = _find_valid_end(buf)
+                if pos >= 0:
+                    size = (pos // BLOCK + 1) * BLOCK
+                    if size != hint:
+                        _size_hint = size
+                    return buf if size == want else buf[:size]
+                if want < first:  # as if ``first`` bytes had been read
+                    buf += _read_upto(fd, first - want)
             if not buf:
                 raise HeaderError(EMPTY, "file has 0 bytes")
-            if buf[:9] != _SIMPLE:
+            if not buf.startswith(_SIMPLE):
                 if len(buf) < 9 and _SIMPLE.startswith(buf):
                     raise HeaderError(TRUNCATED_HEADER, f"file ends after {len(buf)} bytes")
                 raise HeaderError(NOT_FITS, f"does not start with a SIMPLE card: {buf[:20]!r}")
-            eof = len(buf) < min(FIRST_READ_BLOCKS * BLOCK, limit)
+            eof = len(buf) < first
             pos = _find_valid_end(buf)
             if pos < 0:
                 pos = _find_end(buf)
@@ -164,18 +223,23 @@ def read_header_bytes(path: str | os.PathLike[str], *, max_blocks: int = 200) ->
                 if len(buf) >= limit:
                     raise HeaderError(NO_END, f"no END card in the first {max_blocks} blocks")
                 want = min(len(buf), limit - len(buf))  # double each time
-                more = _read_upto(fh, want)
+                more = _read_upto(fd, want)
                 eof = len(more) < want
                 scan_from = len(buf) - len(buf) % CARD
                 buf += more
                 pos = _find_end(buf, scan_from)  # rare (headers over 6 blocks): exact scan of the new part
             size = (pos // BLOCK + 1) * BLOCK
             if len(buf) < size:
-                buf += _read_upto(fh, size - len(buf))
+                buf += _read_upto(fd, size - len(buf))
                 if len(buf) < size:
                     raise HeaderError(TRUNCATED_HEADER, f"file ends after {len(buf)} bytes, inside the END block")
-            return buf[:size]
+            _size_hint = size
+            return buf if len(buf) == size else buf[:size]
+        finally:
+            os.close(fd)
     except OSError as exc:
+        if exc.filename is None and exc.errno == errno.EISDIR:  # open() says so, with the name
+            exc = IsADirectoryError(exc.errno, exc.strerror, os.fspath(path))
         raise HeaderError(UNREADABLE, str(exc)) from exc
 
 
@@ -217,102 +281,108 @@ def _value_key(head: bytes) -> str | None:
     return name
 
 
-def _parse_fast(head: bytes) -> dict[str, Any] | None:
-    """Cards of ``head`` (whole ASCII cards, END excluded), or None when astropy must decide.
+def _parse_card(card: bytes) -> tuple[str, Any] | None:
+    """(keyword, value) of one ASCII card image, or None when astropy must decide.
 
-    Mirrors astropy's card grammar (astropy.io.fits.card._value_NFSC_RE) for the standard subset.
-    The string rule is astropy's, not the FITS-standard pairing of quotes: the closing quote is the
-    first quote after at least one character that is followed only by blanks or a '/' comment.
+    Commentary cards give (keyword, text). Mirrors astropy's card grammar
+    (astropy.io.fits.card._value_NFSC_RE) for the standard subset. The string rule is astropy's,
+    not the FITS-standard pairing of quotes: the closing quote is the first quote after at least
+    one character that is followed only by blanks or a '/' comment.
     """
-    n = len(head) // CARD
-    splitter = _structs.get(n)
-    if splitter is None:
-        splitter = _structs[n] = struct.Struct("80s" * n)
-    images = splitter.unpack(head)
-    cache = _card_cache
-    if len(cache) > _CARD_CACHE_MAX:
-        cache.clear()
-    if len(_misses) > _HEAD_CACHE_MAX:  # (commentary heads are not bounded by _head_cache)
-        _misses.clear()
-    pairs = list(map(cache.get, images))
-    val: Any
-    heads = _head_cache
-    misses = _misses
     # Performance notes (CPython 3.11): `needle in some_bytes` first tries the needle as an integer
     # and raises and clears a TypeError inside (~2k instructions), so .find() is used instead;
     # bytes.translate() builds its tables on every call, so control characters are looked for with
     # str.isprintable() in the only parts they could hide in (strings, commentary text): keywords,
     # numbers and booleans are checked character by character anyway.
-    for i in compress(range(n), map(not_, pairs)):  # the cards not in the cache
-        card = images[i]
-        head = card[:10]
-        key = heads.get(head)
+    head = card[:10]
+    key = _head_cache.get(head)
+    if key is None:
+        ckey = _COMMENTARY.get(card[:8])
+        if ckey is not None:
+            text = card[8:].rstrip(b" ").decode("ascii")
+            return (ckey, text) if text.isprintable() else None  # a control character: astropy decides
+        key = _value_key(head)
         if key is None:
-            ckey = _COMMENTARY.get(card[:8])
-            if ckey is not None:  # (keyword, text); the per-header lists are gathered below
-                pair = (ckey, card[8:].rstrip(b" ").decode("ascii"))
-                if not pair[1].isprintable():  # a control character: astropy decides
-                    return None
-                count = misses.get(head, 0)
-                if count < _VOLATILE_AFTER:  # boilerplate COMMENT/HISTORY lines repeat: cache them
-                    misses[head] = count + 1
-                    cache[card] = pair
-                pairs[i] = pair
-                continue
-            key = _value_key(head)
-            if key is None:
-                return None
-        vc = card[10:].strip(b" ")
-        if not vc:
-            val = None
-        elif vc[0] == 39:  # "'"
-            q = vc.find(b"'", 2)
-            while q != -1:
-                rest = vc[q + 1 :].lstrip(b" ")
-                if not rest or rest[0] == 47:  # "/"
-                    break
-                q = vc.find(b"'", q + 1)
-            if q == -1:
-                rest = vc[2:].lstrip(b" ")
-                if vc[1:2] == b"'" and (not rest or rest[0] == 47):
-                    val = ""
-                else:
-                    return None
+            return None
+    val: Any
+    vc = card[10:].strip(b" ")
+    if not vc:
+        val = None
+    elif vc[0] == 39:  # "'"
+        q = vc.find(b"'", 2)
+        while q != -1:
+            rest = vc[q + 1 :].lstrip(b" ")
+            if not rest or rest[0] == 47:  # "/"
+                break
+            q = vc.find(b"'", q + 1)
+        if q == -1:
+            rest = vc[2:].lstrip(b" ")
+            if vc[1:2] == b"'" and (not rest or rest[0] == 47):
+                val = ""
             else:
-                strg = vc[1:q].rstrip(b" ")
-                if strg.find(b": ") >= 0:  # may be a record-valued keyword card (DP1 = 'AXIS.1: 1')
-                    return None
-                val = strg.replace(b"''", b"'").decode("ascii")
-                if not val.isprintable():
-                    return None
+                return None
         else:
-            j = vc.find(b"/")
-            tok = vc if j == -1 else vc[:j].rstrip(b" ")
-            if tok.isdigit():
-                val = int(tok)
-            elif tok == b"T":
-                val = True
-            elif tok == b"F":
-                val = False
-            elif not tok:
-                val = None
-            elif tok.strip(_NUM_BYTES):
-                return None  # complex, lower-case exponent, embedded blank, garbage...
-            elif tok[1:].isdigit() and tok[0] in _SIGNS:
-                val = int(tok)
-            else:  # within the FITS number characters, float() accepts exactly the FITS forms
-                try:
-                    val = float(tok.replace(b"D", b"E"))
-                except ValueError:
-                    return None
-                if val - val != 0.0:  # overflow to inf: astropy decides, callers may
-                    return None  # then rely on fast-path values being finite
-        count = misses.get(head, 0)
-        if count < _VOLATILE_AFTER:
-            misses[head] = count + 1
-            pairs[i] = cache[card] = (key, val)
-        else:
-            pairs[i] = (key, val)
+            strg = vc[1:q].rstrip(b" ")
+            if strg.find(b": ") >= 0:  # may be a record-valued keyword card (DP1 = 'AXIS.1: 1')
+                return None
+            val = strg.replace(b"''", b"'").decode("ascii")
+            if not val.isprintable():
+                return None
+    else:
+        j = vc.find(b"/")
+        tok = vc if j == -1 else vc[:j].rstrip(b" ")
+        if tok.isdigit():
+            val = int(tok)
+        elif tok == b"T":
+            val = True
+        elif tok == b"F":
+            val = False
+        elif not tok:
+            val = None
+        elif tok.strip(_NUM_BYTES):
+            return None  # complex, lower-case exponent, embedded blank, garbage...
+        elif tok[1:].isdigit() and tok[0] in _SIGNS:
+            val = int(tok)
+        else:  # within the FITS number characters, float() accepts exactly the FITS forms
+            try:
+                val = float(tok.replace(b"D", b"E"))
+            except ValueError:
+                return None
+            if val - val != 0.0:  # overflow to inf: astropy decides, callers may
+                return None  # then rely on fast-path values being finite
+    return key, val
+
+
+def _cached_card(card: bytes) -> tuple[str, Any] | None:
+    """:func:`_parse_card` through the card cache (``card`` not in it, ASCII)."""
+    pair = _parse_card(card)
+    if pair is not None:
+        head = card[:10]
+        count = _misses.get(head, 0)
+        if count < _VOLATILE_AFTER:  # a keyword whose cards keep changing is no longer cached
+            _misses[head] = count + 1
+            _card_cache[card] = pair
+    return pair
+
+
+def _parse_general(head: bytes) -> tuple[dict[str, Any], tuple[bytes, ...], list[tuple[str, Any]]] | None:
+    """(cards, card images, (keyword, value) per card) of ``head`` (whole ASCII cards, END
+    excluded), or None when astropy must decide. Cards seen before come from the card cache."""
+    n = len(head) // CARD
+    splitter = _structs.get(n)
+    if splitter is None:
+        splitter = _structs[n] = struct.Struct("80s" * n)
+    images: tuple[bytes, ...] = splitter.unpack(head)
+    if len(_card_cache) > _CARD_CACHE_MAX:
+        _card_cache.clear()
+    if len(_misses) > _HEAD_CACHE_MAX:  # (commentary heads are not bounded by _head_cache)
+        _misses.clear()
+    pairs = list(map(_card_cache.get, images))
+    for i in compress(range(n), map(not_, pairs)):  # the cards not in the cache
+        pair = _cached_card(images[i])
+        if pair is None:
+            return None
+        pairs[i] = pair
     # A commentary keyword sits at its first card's position, its value the list of all its texts.
     cards = dict(pairs)
     commentary: dict[str, list[str]] | None = None
@@ -332,7 +402,265 @@ def _parse_fast(head: bytes) -> dict[str, Any] | None:
                 cards[key] = val
         if commentary is not None:
             cards.update(commentary)
+    return cards, images, pairs
+
+
+# Layouts. Frames from one writer in one folder share their layout (the same keywords at the same
+# card positions) and differ only in a few volatile cards (times, pointing, ids, weather), mostly
+# only in their value fields. Once two headers of a layout have been read by the general path (the
+# first is remembered in _seen), it becomes the template for its header length, with the cards that
+# differed as its volatile ones. One struct call cuts a header into the bytes that must not change
+# (compared with the template's as one tuple) and the volatile fields, which are read in bulk with
+# checks for the common fixed forms (a number right-justified in columns 11-30, a quoted string
+# without a quote in it) that give exactly _parse_card's value. Anything else sends the header to
+# the general path, which then updates the template; card positions that ever differed within a
+# layout stay volatile. ~7 us instead of ~40 for a 180-card header with ~17 volatile cards.
+_templates: dict[int, _Template] = {}  # header length in bytes (END excluded) -> template
+_seen: dict[int, _Seen] = {}  # header length -> the last header of a layout without a template yet
+_last_end = -1  # header length of the last header read by a template (the END card's offset)
+_TEMPLATES_MAX = 64
+_STRUCTURAL = frozenset({"BITPIX", "NAXIS", "GROUPS", "GCOUNT", "PCOUNT"})
+_FLOAT, _INT, _STRING, _WHOLE = 0, 1, 2, 3  # field kinds
+_NUM_FIELD = _NUM_BYTES + b" "
+_Field = tuple[int, int, int]  # (kind, start, end) in the header
+
+
+@dataclass(slots=True)
+class _Template:
+    """A header layout: what a header of it repeats byte for byte, and how to read the rest.
+
+    ``splitter`` cuts a header into pieces, alternately unchanged bytes (``stable``, as in the
+    template's header) and volatile fields. Of the fields, ``floats``, ``ints`` and ``strings`` get
+    those of each kind, for the keywords in ``float_keys``, ``int_keys``, ``string_keys`` (``split``
+    cuts the decoded concatenation of the strings back into fields); ``checks``: (kind, field) of
+    a repeated keyword, only checked; ``values``/``comments``: (field, keyword, keep or index in the
+    commentary list) of cards read whole. ``cards``: the values of the header it was built from
+    (private, copied per header, as are its commentary ``lists``); ``data_bytes`` is None when a
+    structural card is volatile. ``images`` and ``keys`` (per card) serve to build the next one.
+    """
+
+    images: tuple[bytes, ...]
+    keys: tuple[str, ...]  # keyword of each card
+    kinds: dict[int, _Field]  # card index -> its volatile field
+    splitter: struct.Struct
+    stable: tuple[bytes, ...]
+    floats: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None
+    float_keys: tuple[str, ...]
+    ints: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None
+    int_keys: tuple[str, ...]
+    strings: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None
+    string_keys: tuple[str, ...]
+    split: Callable[[str], tuple[str, ...]]
+    checks: tuple[tuple[int, int], ...]
+    values: tuple[tuple[int, str, bool], ...]
+    comments: tuple[tuple[int, str, int], ...]
+    cards: dict[str, Any]
+    lists: tuple[str, ...]
+    data_bytes: int | None
+
+
+class _Seen(NamedTuple):
+    """A header read by the general path: a template is built when the next one has its layout."""
+
+    images: tuple[bytes, ...]
+    keys: tuple[str, ...]
+    kinds: dict[int, _Field]  # (none volatile yet: always empty)
+
+
+def _getter(items: list[Any]) -> Callable[[Any], tuple[Any, ...]] | None:
+    """itemgetter of ``items`` that returns a tuple even for one; None for none."""
+    if not items:
+        return None
+    if len(items) == 1:
+        only = items[0]
+        return lambda obj: (obj[only],)
+    return itemgetter(*items)
+
+
+def _number_field(tok: bytes) -> int | float | None:
+    """A number field's value as _parse_card reads it, or None (general path) if not plain."""
+    tok = tok.strip(b" ")
+    if not tok or tok.strip(_NUM_BYTES):
+        return None
+    try:
+        val = int(tok) if tok.lstrip(b"+-").isdigit() else float(tok)  # a D exponent raises
+    except ValueError:
+        return None
+    return None if val - val else val  # inf (nan): the general path decides
+
+
+def _string_field(tok: bytes) -> str | None:
+    """A string field's value (the bytes between the quotes) as _parse_card reads it, or None."""
+    if tok.find(b"'") >= 0:  # an escaped quote, or a different closing quote
+        return None
+    tok = tok.rstrip(b" ")
+    if tok.find(b": ") >= 0:  # may be a record-valued keyword card
+        return None
+    try:
+        val = tok.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return val if val.isprintable() else None
+
+
+def _field_kind(card: bytes, pair: tuple[str, Any], start: int) -> _Field:
+    """The field of ``card`` (at byte ``start`` of the header) that may vary."""
+    key, val = pair
+    kind = type(val)
+    if kind is int or kind is float:  # right-justified in columns 11-30, then blanks or a comment
+        rest = card[30:].lstrip(b" ")
+        if (not rest or rest[0] == 47) and type(_number_field(card[10:30])) is kind:
+            return _FLOAT if kind is float else _INT, start + 10, start + 30
+    elif kind is str and key not in _COMMENTARY_KEYS:
+        field = card[10:]
+        qs = 10 + len(field) - len(field.lstrip(b" "))  # the opening quote
+        q = card.find(b"'", qs + 1)
+        if card[qs] == 39 and q > qs + 1:  # a closing quote after at least one character
+            rest = card[q + 1 :].lstrip(b" ")
+            if (not rest or rest[0] == 47) and _string_field(card[qs + 1 : q]) == val:
+                return _STRING, start + qs + 1, start + q
+    return _WHOLE, start, start + CARD
+
+
+def _build_template(
+    head: bytes,
+    images: tuple[bytes, ...],
+    keys: tuple[str, ...],
+    pairs: list[tuple[str, Any]],
+    cards: dict[str, Any],
+    data_bytes: int,
+    old: _Template | _Seen,
+) -> _Template:
+    """The template of ``head``'s layout, from an earlier header of it (``old``, same ``keys``):
+    the volatile cards are those that differ from ``old``'s, plus ``old``'s volatile ones."""
+    n = len(images)
+    volatile = sorted(set(compress(range(n), map(ne, images, old.images))).union(old.kinds))
+    old_kinds = old.kinds
+    first = dict(zip(reversed(keys), range(n - 1, -1, -1)))  # keyword -> index of its first card
+    kinds: dict[int, _Field] = {}
+    fields: dict[int, list[tuple[int, str, int]]] = {_FLOAT: [], _INT: [], _STRING: []}
+    checks: list[tuple[int, int]] = []
+    values: list[tuple[int, str, bool]] = []
+    comments: list[tuple[int, str, int]] = []
+    formats: list[str] = []
+    stable: list[bytes] = []
+    at = 0
+    for f, i in enumerate(volatile):  # the pieces: stable bytes (maybe none), field f, ..., stable bytes
+        kind = _field_kind(images[i], pairs[i], i * CARD)
+        if i in old_kinds and old_kinds[i] != kind:  # changes form from header to header: read it whole
+            kind = (_WHOLE, i * CARD, (i + 1) * CARD)
+        kinds[i] = kind
+        _, start, end = kind
+        formats.append(f"{start - at}s{end - start}s")
+        stable.append(head[at:start])
+        at = end
+        key = keys[i]
+        if kind[0] == _WHOLE:
+            if key in _COMMENTARY_KEYS:
+                comments.append((f, key, keys[:i].count(key)))
+            else:
+                values.append((f, key, first[key] == i))
+        elif first[key] == i:
+            fields[kind[0]].append((f, key, end - start))
+        else:  # a repeated keyword: only checked
+            checks.append((kind[0], f))
+    formats.append(f"{len(head) - at}s")
+    stable.append(head[at:])
+    split: list[slice] = []
+    at = 0
+    for _, _, length in fields[_STRING]:
+        split.append(slice(at, at + length))
+        at += length
+    lists = tuple(k for k in _COMMENTARY_KEYS if k in cards)
+    base = dict(cards)
+    for k in lists:
+        base[k] = list(base[k])
+    structural = any(keys[i] in _STRUCTURAL or keys[i].startswith("NAXIS") for i in volatile)
+    floats, ints, strings = fields[_FLOAT], fields[_INT], fields[_STRING]
+    return _Template(
+        images, keys, kinds, struct.Struct("".join(formats)), tuple(stable),
+        _getter([f[0] for f in floats]), tuple(f[1] for f in floats),
+        _getter([f[0] for f in ints]), tuple(f[1] for f in ints),
+        _getter([f[0] for f in strings]), tuple(f[1] for f in strings), _getter(split),  # type: ignore[arg-type]
+        tuple(checks), tuple(values), tuple(comments), base, lists, None if structural else data_bytes,
+    )
+
+
+def _parse_template(t: _Template, raw: bytes) -> dict[str, Any] | None:
+    """The cards of ``raw`` (a header of ``t``'s length, END after it), or None when it does not
+    have ``t``'s layout or a volatile field is not in a common form: the general path decides."""
+    pieces = t.splitter.unpack_from(raw)
+    if pieces[0::2] != t.stable:
+        return None
+    fields = pieces[1::2]
+    cards = t.cards.copy()
+    for key in t.lists:
+        cards[key] = cards[key].copy()
+    # Number fields: blank-padded FITS number characters; float() and int() take the blanks, and
+    # a D exponent or an embedded blank makes them raise. Each float field must hold exactly one '.'
+    # (else it may be an integer, or 1E5): checked over all of them at once, field by field if not.
+    if t.floats is not None:
+        toks = t.floats(fields)
+        joined = b"".join(toks)
+        if joined.strip(_NUM_FIELD):
+            return None
+        try:
+            floats = list(map(float, toks))
+        except ValueError:
+            return None
+        total = sum(floats)
+        if total - total or joined.count(b".") != len(toks):  # inf, or not one '.' in each
+            floats = list(map(_number_field, toks))
+            if None in floats:
+                return None
+        cards.update(zip(t.float_keys, floats))
+    if t.ints is not None:
+        toks = t.ints(fields)
+        if b"".join(toks).strip(_NUM_FIELD):
+            return None
+        try:
+            cards.update(zip(t.int_keys, list(map(int, toks))))
+        except ValueError:
+            return None
+    if t.strings is not None:
+        joined = b"".join(t.strings(fields))
+        if joined.find(b"'") >= 0:
+            return None
+        try:
+            text = joined.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not text.isprintable():
+            return None
+        vals = map(str.rstrip, t.split(text))  # (printable: ' ' is the only blank left)
+        if text.find(": ") >= 0:
+            vals = list(vals)
+            if any(v.find(": ") >= 0 for v in vals):  # may be record-valued
+                return None
+        cards.update(zip(t.string_keys, vals))
+    for kind, f in t.checks:
+        if (_string_field(fields[f]) if kind == _STRING else _number_field(fields[f])) is None:
+            return None
+    for f, key, keep in t.values:
+        pair = _whole_card(fields[f])
+        if pair is None or pair[0] != key:
+            return None
+        if keep:
+            cards[key] = pair[1]
+    for f, key, index in t.comments:
+        pair = _whole_card(fields[f])
+        if pair is None or pair[0] != key:
+            return None
+        cards[key][index] = pair[1]
     return cards
+
+
+def _whole_card(card: bytes) -> tuple[str, Any] | None:
+    """A volatile card read whole: the card cache, else :func:`_parse_card` (ASCII only)."""
+    pair = _card_cache.get(card)
+    if pair is None and card.isascii():
+        pair = _cached_card(card)
+    return pair
 
 
 def _parse_astropy(text: str) -> tuple[dict[str, Any], list[str]]:
@@ -400,41 +728,81 @@ def parse_header(raw: bytes) -> Header:
     """
     if not raw:
         raise HeaderError(EMPTY, "no header bytes")
+    global _last_end
     raw = bytes(raw)
-    cards: dict[str, Any] | None = None
+    if not _card_cache:  # a cleared card cache (cold start, tests) forgets the layouts too
+        _templates.clear()
+        _seen.clear()
+    # Most headers have the layout of the previous one: try its END offset first. Only a header of
+    # that layout (which _parse_template checks in full, so no card before is END-like) is read
+    # there, and then it is also where the search below would find the END card.
+    pos = _last_end
+    tried = None
+    if 0 <= pos and len(raw) - BLOCK <= pos and raw.startswith(_END_BYTES, pos):
+        tried = template = _templates.get(pos)
+        if template is not None:
+            cards = _parse_template(template, raw)
+            if cards is not None:
+                data_bytes = template.data_bytes
+                if data_bytes is None:
+                    data_bytes = _data_bytes(cards)
+                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes)
     # From read_header_bytes the END card is in the last block: look there first (an END-like
     # card earlier on makes the fast parser decline, and the exact path below finds it).
     pos = _find_valid_end(raw, max(0, len(raw) - BLOCK))
     if pos < 0:
         pos = _find_valid_end(raw)
     if pos >= 0:
+        template = _templates.get(pos)
+        if template is not None and template is not tried:
+            cards = _parse_template(template, raw)
+            if cards is not None:
+                _last_end = pos
+                data_bytes = template.data_bytes
+                if data_bytes is None:
+                    data_bytes = _data_bytes(cards)
+                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes)
         head = raw[:pos]
         if head.isascii():
-            cards = _parse_fast(head)
+            parsed = _parse_general(head)
+            if parsed is not None:
+                cards, images, pairs = parsed
+                data_bytes = _data_bytes(cards)
+                # Learn the layout: a template once two headers of it have been seen (the cards
+                # that differ between them are volatile), or an updated one.
+                keys = tuple(map(itemgetter(0), pairs))
+                old: _Template | _Seen | None = template
+                if old is None or old.keys != keys:
+                    old = _seen.get(pos)
+                    if old is not None and old.keys != keys:
+                        old = None
+                if old is None:
+                    if len(_seen) >= _TEMPLATES_MAX:
+                        _seen.clear()
+                    _seen[pos] = _Seen(images, keys, {})
+                else:
+                    if len(_templates) >= _TEMPLATES_MAX:
+                        _templates.clear()
+                    _templates[pos] = _build_template(head, images, keys, pairs, cards, data_bytes, old)
+                    _last_end = pos
+                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes)
+    # The exact, slow path: first END-like card, byte checks, astropy.
     notes: list[str] = []
-    via_astropy = cards is None
-    if cards is None:  # the exact, slow path: first END-like card, byte checks, astropy
-        pos = _find_end(raw)
-        if pos < 0:
-            raise HeaderError(NO_END, f"no END card in {len(raw)} bytes")
-        head = raw[:pos]
-        if not head.isascii():
-            i = next(n for n, b in enumerate(head) if b > 127)
-            keyword = head[i - i % CARD :][:8].decode("ascii", "replace").strip()
-            raise HeaderError(NON_ASCII, f"byte {head[i]:#04x} in card {i // CARD + 1} ({keyword!r})")
-        trailing = raw[pos + 3 : pos + CARD].rstrip(b" ")
-        if trailing:
-            notes.append(f"bytes after the END keyword ignored: {trailing!r}")
-        cards, caught = _parse_astropy(head.decode("ascii") + _END_CARD)
-        notes.extend(caught)
-        log.debug("header parsed by astropy (fast path declined)")
-    return Header(
-        cards=cards,
-        header_bytes=(pos // BLOCK + 1) * BLOCK,
-        data_bytes=_data_bytes(cards),
-        via_astropy=via_astropy,
-        warnings=tuple(notes),
-    )
+    pos = _find_end(raw)
+    if pos < 0:
+        raise HeaderError(NO_END, f"no END card in {len(raw)} bytes")
+    head = raw[:pos]
+    if not head.isascii():
+        i = next(n for n, b in enumerate(head) if b > 127)
+        keyword = head[i - i % CARD :][:8].decode("ascii", "replace").strip()
+        raise HeaderError(NON_ASCII, f"byte {head[i]:#04x} in card {i // CARD + 1} ({keyword!r})")
+    trailing = raw[pos + 3 : pos + CARD].rstrip(b" ")
+    if trailing:
+        notes.append(f"bytes after the END keyword ignored: {trailing!r}")
+    cards, caught = _parse_astropy(head.decode("ascii") + _END_CARD)
+    notes.extend(caught)
+    log.debug("header parsed by astropy (fast path declined)")
+    return Header(cards, (pos // BLOCK + 1) * BLOCK, _data_bytes(cards), True, tuple(notes))
 
 
 # ------------------------------------------------------------------------------------- promotion
@@ -514,18 +882,22 @@ def _utc(v: Any) -> datetime:
     if not isinstance(v, str):
         raise TypeError(f"not a date string: {v!r}")
     d = datetime.fromisoformat(v.strip())
-    return d.replace(tzinfo=timezone.utc) if d.tzinfo is None else d.astimezone(timezone.utc)
+    if d.tzinfo is None:  # (combine: the same as d.replace(tzinfo=...), ~5x cheaper)
+        return datetime.combine(d, d.time(), timezone.utc)
+    return d.astimezone(timezone.utc)
 
 
 def _local(v: Any) -> datetime:
     """DATE-LOC: local wall-clock time, naive."""
     if not isinstance(v, str):
         raise TypeError(f"not a date string: {v!r}")
-    return datetime.fromisoformat(v.strip()).replace(tzinfo=None)
+    d = datetime.fromisoformat(v.strip())
+    return d if d.tzinfo is None else d.replace(tzinfo=None)
 
 
 _ra_range = _ranged(0.0, 360.0)
 _dec_range = _ranged(-90.0, 90.0)
+_percent = _ranged(0.0, 100.0)
 
 
 def _ra_deg(v: Any) -> float:
@@ -617,7 +989,7 @@ _RULES: tuple[_Rule, ...] = (
     ("observer", (("OBSERVER", _text),)),
     ("focus_pos", (("FOCUSPOS", _float), ("FOCPOS", _float))),
     ("cam_id", (("CAM_ID", _text),)),
-    ("humidity", (("HUMIDITY", _ranged(0.0, 100.0)),)),
+    ("humidity", (("HUMIDITY", _percent),)),
     ("amb_temp", (("AMBTEMP", _float),)),
     ("sky_temp", (("SKYTEMP", _float),)),
     ("dew_point", (("DEWPOINT", _float),)),
@@ -671,53 +1043,147 @@ def _software(cards: dict[str, Any]) -> str:
     return "unknown"
 
 
+_Candidates = tuple[tuple[str, Callable[[Any], Any]], ...]
+
+
+def _apply(candidates: _Candidates, get: Callable[[str], Any]) -> tuple[Any, tuple[str, ...]]:
+    """(result, problems) of one rule: the first non-empty, convertible value's conversion."""
+    problems: tuple[str, ...] = ()
+    for keyword, conv in candidates:
+        value = get(keyword)
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is float and conv is _float and value - value == 0.0:
+            return value, problems  # the common case, inline: a finite float needs no conversion
+        if kind is str:
+            text = value.strip()
+            if not text:
+                continue
+            if conv is _text:  # inline too
+                if text != "None":
+                    return text, problems
+                continue
+        try:
+            result = conv(value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            problems += (f"{keyword}: {exc}",)
+            continue
+        if result is not None:
+            return result, problems
+    return None, problems
+
+
+# Converters that return a finite float value in [lo, hi] as it is: promote() does that inline.
+_FLOAT_RANGES: dict[Callable[[Any], Any], tuple[float, float]] = {
+    _float: (-math.inf, math.inf), _ra_range: (0.0, 360.0), _ra_deg: (0.0, 360.0),
+    _dec_range: (-90.0, 90.0), _dec_deg: (-90.0, 90.0), _percent: (0.0, 100.0),
+}
+_NO_RANGE = (math.inf, -math.inf)
+
+# (output key, index in keywords of the first candidate's keyword or -1, [lo, hi] of a float taken
+# as it is, the first candidate's converter, all candidates)
+_Plan = tuple[str, int, float, float, Callable[[Any], Any] | None, _Candidates]
+
+
+@dataclass(slots=True)
+class _Promoter:
+    """:func:`promote` for one writer: its rules, and what it gave for the last frame.
+
+    Consecutive frames share most values, as the very same objects (the card cache and the
+    templates hand them out again), so only the rules reading a keyword whose value is not the
+    same object as last time are applied again: a rule's result and problems depend on its
+    keywords' values only. ``keywords``: each (keyword, rule) pair once, ``rule_of`` the rule of
+    each. ``last``: (values of ``keywords``, results by output key, problems by rule index);
+    replaced whole, never changed in place.
+    """
+
+    plans: tuple[_Plan, ...]
+    keywords: tuple[str, ...]
+    rule_of: tuple[int, ...]
+    last: tuple[tuple[Any, ...], dict[str, Any], dict[int, tuple[str, ...]]] | None = None
+
+    @classmethod
+    def of(cls, rules: tuple[_Rule, ...]) -> _Promoter:
+        pairs = list(dict.fromkeys((k, r) for r, (_, candidates) in enumerate(rules) for k, _ in candidates))
+        keywords = tuple(k for k, _ in pairs)
+        plans: list[_Plan] = []
+        for r, (name, candidates) in enumerate(rules):
+            if not candidates:
+                plans.append((name, -1, *_NO_RANGE, None, candidates))
+                continue
+            keyword, conv = candidates[0]
+            lo, hi = _FLOAT_RANGES.get(conv, _NO_RANGE)
+            plans.append((name, pairs.index((keyword, r)), lo, hi, conv, candidates))
+        return cls(tuple(plans), keywords, tuple(r for _, r in pairs))
+
+
+_PROMOTERS = {software: _Promoter.of(_RULES + weather) for software, weather in _WEATHER.items()}
+
+
 def promote(cards: dict[str, Any]) -> dict[str, Any]:
     """Typed database columns from header cards: every key of :data:`PROMOTED_KEYS` plus ``_warnings``.
 
     Absent, empty or unconvertible values give None; a value that cannot be converted adds
     'KEYWORD: reason' to ``_warnings`` instead of raising, so one odd card never loses a frame.
+    Card values are taken to be immutable (as :func:`parse_header` gives them): a rule whose values
+    are the very objects of the previous call gives its previous result (see _Promoter).
     """
-    out: dict[str, Any] = {}
-    problems: list[str] = []
     software = _software(cards)
+    p = _PROMOTERS[software]
     get = cards.get
-    for rules in (_RULES, _WEATHER[software]):
-        for name, candidates in rules:
-            result = None
-            for keyword, conv in candidates:
-                value = get(keyword)
-                if value is None:
-                    continue
-                kind = type(value)
-                if kind is float and conv is _float and value - value == 0.0:
-                    result = value  # the common case, inline: a finite float needs no conversion
-                    break
-                if kind is str:
-                    text = value.strip()
-                    if not text:
-                        continue
-                    if conv is _text:  # inline too
-                        if text != "None":
-                            result = text
-                            break
-                        continue
-                try:
-                    result = conv(value)
-                except (ValueError, TypeError, OverflowError) as exc:
-                    problems.append(f"{keyword}: {exc}")
-                    continue
+    values = tuple(map(get, p.keywords))
+    last = p.last
+    todo: Any
+    if last is None:
+        todo, results, by_rule = range(len(p.plans)), {}, {}
+    else:
+        todo = set(compress(p.rule_of, map(is_not, values, last[0])))
+        results, by_rule = last[1], last[2]
+        if todo:
+            results = results.copy()
+            by_rule = by_rule.copy()
+    for r in todo:
+        name, at, lo, hi, conv, candidates = p.plans[r]
+        if at >= 0:  # inline, when the first candidate gives the result (as _apply would)
+            value = values[at]
+            kind = type(value)
+            if kind is float and value - value == 0.0 and lo <= value <= hi:
+                results[name] = value
+                if by_rule:
+                    by_rule.pop(r, None)
+                continue
+            if value is not None and (kind is not str or value.strip()):
+                if conv is _text and kind is str:
+                    value = value.strip()
+                    result = value if value != "None" else None
+                else:
+                    try:
+                        result = conv(value)  # type: ignore[misc]
+                    except (ValueError, TypeError, OverflowError):
+                        result = None  # _apply says why, and tries the other candidates
                 if result is not None:
-                    break
-            out[name] = result
+                    results[name] = result
+                    if by_rule:
+                        by_rule.pop(r, None)
+                    continue
+        results[name], problems = _apply(candidates, get)
+        if problems:
+            by_rule[r] = problems
+        elif by_rule:
+            by_rule.pop(r, None)
+    p.last = (values, results, by_rule)
+    out = results.copy()
     out["software"] = software
+    warned = [m for r in sorted(by_rule) for m in by_rule[r]] if by_rule else []
     date_obs = out["date_obs"]
     if date_obs is not None:
         mjd = (date_obs - _MJD_EPOCH).total_seconds() / 86400.0  # cheaper than astropy.time, same to ~1 us
         if out["mjd"] is None:
             out["mjd"] = mjd
         elif abs(out["mjd"] - mjd) > 0.001:
-            problems.append(f"MJD: {out['mjd']} disagrees with DATE-OBS {date_obs.isoformat()}")
+            warned.append(f"MJD: {out['mjd']} disagrees with DATE-OBS {date_obs.isoformat()}")
     if out["jd"] is None and out["mjd"] is not None:
         out["jd"] = out["mjd"] + _MJD_TO_JD
-    out["_warnings"] = problems
+    out["_warnings"] = warned
     return out

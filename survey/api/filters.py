@@ -39,6 +39,19 @@ def split_list(value: str) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
+def wanted_image_types(value: str) -> set[str] | None:
+    """The image types an `image_type=` value asks for (None: all of them); unknown ones are a 400.
+
+    Shared by FrameFilter and the raw-frame list's cached count, so both read the parameter alike."""
+    wanted = {v.lower() for v in split_list(value)}
+    if "all" in wanted:
+        return None
+    unknown = wanted - IMAGE_TYPES
+    if unknown:
+        raise ValidationError({"image_type": f"{', '.join(sorted(unknown))} is not one of all, {', '.join(sorted(IMAGE_TYPES))}"})
+    return wanted
+
+
 # -- form fields -------------------------------------------------------------------------------
 class IsoDateField(forms.Field):
     """`YYYY-MM-DD` (a whole UTC day) or an ISO datetime (an instant; naive means UTC)."""
@@ -355,13 +368,8 @@ class FrameFilter(SpatialFilterSet):
         return qs.filter(program__iexact=value.strip())
 
     def filter_image_type(self, qs, name, value):
-        wanted = {v.lower() for v in split_list(value)}
-        if "all" in wanted:
-            return qs
-        unknown = wanted - IMAGE_TYPES
-        if unknown:
-            raise ValidationError({"image_type": f"{', '.join(sorted(unknown))} is not one of all, {', '.join(sorted(IMAGE_TYPES))}"})
-        return qs.filter(image_type__in=wanted)
+        wanted = wanted_image_types(value)
+        return qs if wanted is None else qs.filter(image_type__in=wanted)
 
     def filter_binning(self, qs, name, value):
         m = re.fullmatch(r"\s*(\d+)(?:\s*x\s*(\d+))?\s*", value, re.IGNORECASE)

@@ -8,6 +8,8 @@
 - A malformed `page` or `page_size` (0, -1, "abc") is a 400 `{"error": ...}`, never silently replaced.
 - `count=false` skips the `COUNT(*)` (seconds on millions of rows): `count` and `num_pages` are then null
   and `next` tells whether more rows follow.
+- A view may know its exact length without a `COUNT(*)` (`exact_count()`, e.g. the unfiltered raw-frame
+  list from the cached statistics): that number is used as is; `None` means "count the rows".
 """
 from __future__ import annotations
 
@@ -53,6 +55,15 @@ class _UncountedPage:
         return self.number - 1
 
 
+class _KnownCountPaginator(Paginator):
+    """A Paginator told its exact count by the view, so it never runs `COUNT(*)` itself."""
+
+    def __init__(self, object_list, per_page: int, count: int | None = None) -> None:
+        super().__init__(object_list, per_page)
+        if count is not None:
+            self.count = count  # replaces the cached_property's COUNT(*)
+
+
 class PortalPagination(PageNumberPagination):
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
@@ -84,7 +95,8 @@ class PortalPagination(PageNumberPagination):
             rows = list(queryset[start : start + size + 1])
             self.page = _UncountedPage(rows[:size], number, len(rows) > size)
             return list(self.page)
-        paginator = Paginator(queryset, size)
+        exact_count = getattr(view, "exact_count", None)
+        paginator = _KnownCountPaginator(queryset, size, exact_count() if exact_count is not None else None)
         if raw_page in (None, ""):
             number = 1
         elif raw_page in self.last_page_strings:

@@ -3,9 +3,13 @@ endpoints) and the portal's own read-only resources. Every view needs an API key
 (settings.REST_FRAMEWORK); none ever writes."""
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from datetime import date
 
-from django.db.models import Count, F, IntegerField, Sum, Value
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
+from django.db.models import Count, F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.renderers import (
@@ -24,6 +28,8 @@ from rest_framework.renderers import JSONRenderer
 from survey.api import filters, serializers
 from survey.api.schema import ERROR_RESPONSES  # also registers the X-API-Key security scheme
 from survey.models import FileProblem, Frame, IngestRun, Night, NightFolder, NightUnitStats, Target, Tile
+
+log = logging.getLogger("survey.api")
 
 FRAME_ORDER = (F("date_obs").asc(nulls_last=True), "id")
 
@@ -49,12 +55,96 @@ class RawFrameList(generics.ListAPIView):
 
     serializer_class = serializers.RawFrameSerializer
     filterset_class = filters.FrameFilter
+    #: The image types of an unnarrowed request (the whole catalogue of those types), else None.
+    catalogue_types: frozenset[str] | None = None
 
     def get_queryset(self):
         qs = Frame.objects.filter(excluded_by="", present=True).select_related("unit", "night", "target", "tile")
         if not self.request.query_params.get("image_type", "").strip():
             qs = qs.filter(image_type=Frame.ImageType.SCIENCE)
         return qs.order_by(*FRAME_ORDER)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        filtered = super().filter_queryset(queryset)
+        self.catalogue_types = self._unnarrowed_types(queryset, filtered)
+        return filtered
+
+    def _unnarrowed_types(self, base: QuerySet, filtered: QuerySet) -> frozenset[str] | None:
+        """The image types when the filters left nothing but the type choice (same SQL as the base list).
+
+        Comparing the compiled queries rather than the parameter names keeps this exact whatever the
+        filter set learns later: any parameter that changes the rows makes the count a real COUNT(*)."""
+        raw = self.request.query_params.get("image_type", "").strip()
+        if not raw:
+            types, expected = {Frame.ImageType.SCIENCE.value}, base
+        else:
+            wanted = filters.wanted_image_types(raw)
+            types = set(filters.IMAGE_TYPES) if wanted is None else wanted
+            expected = base if wanted is None else base.filter(image_type__in=wanted)
+        return frozenset(types) if types and _same_sql(filtered, expected) else None
+
+    def exact_count(self) -> int | None:
+        """The list's exact length from the cached statistics (PortalPagination's COUNT(*) otherwise)."""
+        return catalogued_frame_count(self.catalogue_types) if self.catalogue_types else None
+
+
+def _same_sql(a: QuerySet, b: QuerySet) -> bool:
+    try:
+        return a.query.sql_with_params() == b.query.sql_with_params()
+    except EmptyResultSet:
+        return False
+
+
+_STATS_COLUMN = {t.value: f"n_{t.value}" for t in Frame.ImageType}
+
+
+def catalogued_frame_count(types: Collection[str]) -> int | None:
+    """Exact number of catalogued frames (not excluded, file present) of `types`, without a COUNT(*) over
+    the frame table (~1 s at 3 M rows), or None when the cached statistics may lag behind the frames.
+
+    NightUnitStats counts exactly those rows per night and unit (survey.stats.CATALOGUED by image type);
+    the ingest rewrites a night's figures after writing its frames and only then marks its folders
+    'ingested'. So the figures are summed for every night whose folders are all ingested and present,
+    and the frames of the other nights (folders new, settling, failed, gone from disk, and every night
+    their frames fall on) are counted directly: a few thousand rows each. While an ingest runs, or a
+    killed one left folders 'ingesting', frames may be half-written: None, and the caller counts.
+    One statement, so that every part sees the same snapshot (~25 ms at 3 M frames, 20,000 stats rows).
+    """
+    columns = [_STATS_COLUMN[t] for t in sorted(types)]  # KeyError for an unknown type: never interpolated
+    qn = connection.ops.quote_name
+    frame, folder, stats, run = (qn(m._meta.db_table) for m in (Frame, NightFolder, NightUnitStats, IngestRun))
+    if connection.vendor == "postgresql":  # an id array makes PostgreSQL use the indexes whatever it estimates
+        in_folders = "= ANY(ARRAY(SELECT id FROM unsettled))"
+        in_nights = "= ANY(ARRAY(SELECT night_id FROM unsettled_nights))"
+    else:
+        in_folders, in_nights = "IN (SELECT id FROM unsettled)", "IN (SELECT night_id FROM unsettled_nights)"
+    sql = f"""
+        WITH unsettled AS (
+            SELECT id, night_id FROM {folder} WHERE state <> %s OR NOT present
+        ), unsettled_nights AS (
+            SELECT night_id FROM unsettled WHERE night_id IS NOT NULL
+            UNION
+            SELECT night_id FROM {frame} WHERE folder_id {in_folders}
+        )
+        SELECT
+            (SELECT COUNT(*) FROM {run} WHERE status = %s) + (SELECT COUNT(*) FROM {folder} WHERE state = %s),
+            (SELECT COALESCE(SUM({' + '.join(columns)}), 0) FROM {stats}
+              WHERE night_id NOT IN (SELECT night_id FROM unsettled_nights)),
+            (SELECT COUNT(*) FROM {frame}
+              WHERE excluded_by = '' AND present AND image_type IN ({', '.join(['%s'] * len(columns))})
+                AND night_id {in_nights})
+    """  # noqa: S608 - table and column names come from the models, values are parameters
+    params = [NightFolder.State.INGESTED.value, IngestRun.Status.RUNNING.value, NightFolder.State.INGESTING.value,
+              *sorted(types)]
+    with transaction.atomic(), connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET LOCAL jit = off")  # compiling would cost ~40 ms, more than running this plan
+        cur.execute(sql, params)
+        busy, summed, counted = cur.fetchone()
+    if busy:
+        log.debug("raw frame count: an ingest is running or unfinished, counting the frame table")
+        return None
+    return int(summed) + int(counted)
 
 
 @extend_schema(tags=["pipeline"], responses={200: serializers.TileSerializer(many=True), **ERROR_RESPONSES})

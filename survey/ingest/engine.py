@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from rawdata.checksums import read_hash_file
 from rawdata.classify import ExclusionRules
-from rawdata.extract import ChunkResult, ChunkTask, ExtractConfig, FolderContext, Problem
+from rawdata.extract import COLUMN, ChunkResult, ChunkTask, ExtractConfig, FolderContext, Problem
 from survey import stats
 from survey.faults import crash_point
 from survey.ingest.executors import ExecutorError, make_executor, warm_pool
@@ -26,6 +26,7 @@ from survey.ingest.plan import (
     discover,
     effective_range,
     mark_vanished_folders,
+    vanished_pending,
     needs_work,
     refs_from_paths,
 )
@@ -36,6 +37,7 @@ from survey.runlog import HOST, ResourceMeter, mark_interrupted_runs, run_log_fi
 log = logging.getLogger("survey.ingest")
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_FATAL, EXIT_DEFERRED = 0, 1, 2, 3
+_EXCLUDED_BY, _IMAGE_TYPE = COLUMN["excluded_by"], COLUMN["image_type"]
 
 
 @dataclass
@@ -73,6 +75,7 @@ class IngestReport:
     duration_s: float
     files_per_s: float
     plan: list[dict[str, Any]] = field(default_factory=list)
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (wall s, main-process CPU s)
 
 
 def extract_config(opts: IngestOptions) -> ExtractConfig:
@@ -119,6 +122,7 @@ def _describe(opts: IngestOptions) -> dict[str, Any]:
 
 def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None) -> IngestReport:
     started = time.perf_counter()
+    phases = _Phases()
     meter = ResourceMeter()
     if opts.folder_paths is not None:
         refs = refs_from_paths(opts.folder_paths)
@@ -126,9 +130,10 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
         start, end = effective_range(opts.start_date, opts.end_date, opts.new_data_only, opts.cutoff)
         refs = discover(opts.data_root, start=start, end=end, units=opts.units, include_test=opts.include_test)
         if not opts.dry_run and os.path.isdir(opts.data_root):  # an unmounted root must not look like deletion
-            vanished_folders = mark_vanished_folders(refs, start=start, end=end, units=opts.units)
+            mark_vanished_folders(refs, start=start, end=end, units=opts.units)
     log.info("run %s: %d night folders under %s", run.id, len(refs), opts.data_root)
     plans = build_plan(refs, reread_all=opts.cleanup or opts.force)
+    phases.mark("plan")
     crash_point("planned")
     counts: Counter[str] = Counter(
         folders=len(plans),
@@ -147,7 +152,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
     if on_plan is not None and not on_plan(plans):
         opts.dry_run = True
     if opts.dry_run:
-        return _finish(run, IngestRun.Status.DRY_RUN, EXIT_OK, counts, Counter(), log_path, started, meter, plan_rows)
+        return _finish(run, IngestRun.Status.DRY_RUN, EXIT_OK, counts, Counter(), log_path, started, meter, plan_rows, phases)
 
     table: Counter[tuple[str, str, str]] = Counter()
     touched: dict[str, set[int]] = {"nights": set(), "tiles": set(), "targets": set()}
@@ -159,6 +164,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
     # Durable "statistics pending" marker: a run killed before its statistics leaves these folders in
     # 'ingesting', and the next run refreshes their statistics even when it has nothing to read.
     recovering = [p.folder_id for p in plans if p.state == NightFolder.State.INGESTING]
+    gone_pending = [] if opts.dry_run else vanished_pending()  # folders gone from disk, statistics pending
     NightFolder.objects.filter(id__in=[p.folder_id for p in plans if needs_work(p)]).update(state=NightFolder.State.INGESTING)
     _mark_presence(plans)
     crash_point("presence_marked")
@@ -179,6 +185,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
     # BATCH_SIZE frames: a commit costs SQLite a WAL flush and checkpoint work, folders are often small.
     group: list[tuple[ChunkResult, FolderPlan]] = []
     group_size = max(1, settings.GWPORTAL["BATCH_SIZE"])
+    read_seconds = 0.0
     try:
         pending: list[ChunkResult] = []
         pending_owner: FolderPlan | None = None
@@ -186,6 +193,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
             crash_point("chunk_read")
             bar.update(result.headers_read)
             counts["headers_read"] += result.headers_read
+            read_seconds += result.seconds
             counts["deferred"] += len(result.deferred)
             for d in result.deferred:
                 log.info("deferred (still being written?): %s - %s", d.path, d.detail)
@@ -217,11 +225,16 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
         bar.close()
         executor.close()
 
+    phases.mark("read_write")
+    if counts["headers_read"]:
+        log.info("readers: %.0f us per header read (wall time inside the reader processes)",
+                 read_seconds / counts["headers_read"] * 1e6)
     crash_point("all_written")
     if counts["new"] or counts["updated"]:
         writer.refresh_planner_statistics()
-    _touch_recovering(recovering, touched, image_ids)
+    _touch_recovering(recovering + gone_pending, touched, image_ids)
     counts["duplicates"] = _report_duplicates(writer, image_ids)
+    phases.mark("duplicates")
     crash_point("duplicates_reported")
     # Nights whose figures can have changed: folders this run wrote to, or not (yet) marked ingested.
     # An unchanged, ingested folder keeps its statistics (a re-run over 1 M unchanged files must not
@@ -232,14 +245,19 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
             NightFolder.objects.filter(id__in=stale[start : start + 900]).values_list("night_id", flat=True)
         )
     stats.refresh_night_unit_stats(touched["nights"])
+    phases.mark("night_stats")
     crash_point("night_stats")
     stats.refresh_tiles(touched["tiles"])
     crash_point("tile_stats")
     stats.refresh_targets(touched["targets"])
+    phases.mark("tile_target_stats")
     _update_folders(plans, counts)
+    NightFolder.objects.filter(id__in=gone_pending).update(state=NightFolder.State.INGESTED)
+    phases.mark("folders")
     crash_point("folders_updated")
-    if counts["new"] or counts["updated"] or counts["missing"] or counts["reappeared"] or recovering:
+    if counts["new"] or counts["updated"] or counts["missing"] or counts["reappeared"] or recovering or gone_pending:
         _refresh_public_snapshots()
+    phases.mark("snapshots")
     errors = counts["problems"] + counts["failing"]
     if errors:
         status, code = IngestRun.Status.FAILED, EXIT_FAILED_FILES
@@ -247,7 +265,23 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
         status, code = IngestRun.Status.SUCCESS, EXIT_DEFERRED
     else:
         status, code = IngestRun.Status.SUCCESS, EXIT_OK
-    return _finish(run, status, code, counts, table, log_path, started, meter, plan_rows)
+    return _finish(run, status, code, counts, table, log_path, started, meter, plan_rows, phases)
+
+
+class _Phases:
+    """Wall and main-process CPU seconds per phase of a run, for the log: where did the time go?"""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self.spent: dict[str, tuple[float, float]] = {}
+
+    def mark(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.spent[name] = (wall - self._wall, cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in self.spent.items())
 
 
 def _refresh_public_snapshots() -> None:
@@ -295,11 +329,10 @@ def _write(writer, results, plan, replace, counts, table, touched, image_ids) ->
     touched["targets"].update(out["target_ids"])
     image_ids.update(out["image_ids"])
     for result in results:
-        for frame in result.frames:
-            kind = "excluded" if frame.columns["excluded_by"] else frame.columns["image_type"]
-            table[(frame.night.isoformat(), plan.ref.unit, kind)] += 1
-            if frame.columns["excluded_by"]:
-                counts["excluded"] += 1
+        kinds = Counter((f.night, "excluded" if f.row[_EXCLUDED_BY] else f.row[_IMAGE_TYPE]) for f in result.frames)
+        for (night, kind), n in kinds.items():
+            table[(night.isoformat(), plan.ref.unit, kind)] += n
+        counts["excluded"] += sum(n for (_, kind), n in kinds.items() if kind == "excluded")
         for problem in result.problems:
             counts["problems" if problem.severity == "error" else "warnings"] += 1
             log.warning("%s [%s]: %s", problem.path, problem.reason, problem.detail)
@@ -333,6 +366,10 @@ def _report_duplicates(writer: BatchWriter, image_ids: set[str]) -> int:
     problems = []
     dups: list[str] = []
     with connection.cursor() as cur:  # raw SQL: ORM query building costs more than the index lookups
+        if connection.vendor == "postgresql" and ids:  # one array parameter, not 900 placeholders per query
+            cur.execute("SELECT image_id FROM survey_frame WHERE image_id = ANY(%s) GROUP BY image_id HAVING COUNT(*) > 1", [ids])
+            dups.extend(row[0] for row in cur.fetchall())
+            ids = []
         for start in range(0, len(ids), 900):
             part = ids[start : start + 900]
             cur.execute(
@@ -375,7 +412,7 @@ _FOLDER_FIELDS = ("file_count", "total_bytes", "newest_mtime_ns", "ingested_fing
                   "last_checked_at", "present", "state")
 
 
-def _finish(run, status, code, counts, table, log_path, started, meter, plan_rows) -> IngestReport:
+def _finish(run, status, code, counts, table, log_path, started, meter, plan_rows, phases: _Phases) -> IngestReport:
     duration = time.perf_counter() - started
     rate = (counts["headers_read"] / duration) if duration > 0 else 0.0
     nested: dict[str, dict[str, int]] = {}
@@ -387,9 +424,11 @@ def _finish(run, status, code, counts, table, log_path, started, meter, plan_row
         n_problems=counts["problems"] + counts["failing"], n_deferred=counts["deferred"], n_missing=counts["missing"],
         n_duplicates=counts["duplicates"], n_headers_read=counts["headers_read"],
         peak_rss_mb=meter.peak_rss / 2**20, cpu_s=meter.cpu_seconds,
-        report={"counts": dict(counts), "table": nested, "plan": plan_rows[:500], "exit_code": code},
+        report={"counts": dict(counts), "table": nested, "plan": plan_rows[:500], "exit_code": code,
+                "phases": {name: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for name, (w, c) in phases.spent.items()}},
     )
+    log.info("phases (wall s / this process's CPU s): %s", phases)
     log.info("run %s %s: %d new, %d updated, %d unchanged, %d problems, %d deferred in %.2f s (exit %d)",
              run.id, status, counts["new"], counts["updated"], counts["unchanged"],
              counts["problems"] + counts["failing"], counts["deferred"], duration, code)
-    return IngestReport(run.id, status, code, dict(counts), nested, log_path, duration, rate, plan_rows)
+    return IngestReport(run.id, status, code, dict(counts), nested, log_path, duration, rate, plan_rows, dict(phases.spent))

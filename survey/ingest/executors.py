@@ -8,7 +8,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
 from rawdata.extract import ChunkResult, ChunkTask, read_chunk
@@ -44,25 +47,68 @@ class InlineExecutor:
 
 
 class LocalPoolExecutor:
-    """A pool of reader processes on this machine (spawned: no inherited database connections)."""
+    """A pool of reader processes on this machine (spawned: no inherited database connections).
+
+    concurrent.futures, not multiprocessing.Pool: Pool's worker-handler thread waits on the result
+    pipe too, so while results stream in it wakes up and loops without pause, taking the writer's
+    GIL (37 % of the main process's Python time in a 20,000-file ingest, measured with py-spy).
+    ProcessPoolExecutor's single manager thread reads each result as soon as it is there.
+    """
 
     name = "local"
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_reader_init,
+            initargs=(os.getpid(),),
+        )
         self._closed = False
+        # Processes start on demand, one per submission while none is idle: start them all now, so
+        # their interpreter start-up overlaps the caller's planning.
+        for _ in range(self.workers):
+            self._pool.submit(os.getpid)
 
     def map(self, tasks: Iterable[ChunkTask]) -> Iterator[ChunkResult]:
         # In submission order (the writer groups by folder); one task = one chunk of files already.
-        return self._pool.imap(read_chunk, tasks, chunksize=1)
+        return self._pool.map(read_chunk, tasks)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._pool.terminate()
-        self._pool.join()
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:  # no public terminate() before Python 3.14; a chunk in progress is dropped
+            if proc.is_alive():
+                proc.terminate()
+        for proc in processes:
+            proc.join(timeout=5)
+
+
+READER_NICENESS = 5
+
+
+def _reader_init(parent_pid: int) -> None:
+    """(in each reader process) Yield the CPU to the writer, and never outlive the ingest.
+
+    The single writer is the ingest's critical path: with as many readers as cores, an equal share
+    left it two thirds of a core while the readers ran ahead and their results queued up. Niced
+    readers still take every cycle the writer and the database leave idle.
+    A reader blocked on its task queue does not notice that the ingest was killed (every reader holds
+    the queue's write end too): a watchdog thread ends it once its parent is gone.
+    """
+    try:
+        os.nice(READER_NICENESS)
+    except OSError:  # not permitted here: equal shares, slower but the same result
+        log.debug("could not lower the reader processes' priority")
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watchdog", daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    os._exit(1)  # the ingest is gone: nobody will read this reader's results
 
 
 def default_workers() -> int:

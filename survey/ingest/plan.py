@@ -204,8 +204,14 @@ def needs_work(plan: FolderPlan) -> bool:
     return bool(plan.to_read or plan.vanished or plan.reappeared)
 
 
-def mark_vanished_folders(refs: list[NightFolderRef], *, start: date | None, end: date | None, units: list[str] | None) -> int:
-    """Folders catalogued in the scanned range that are gone from disk: their frames become missing."""
+def mark_vanished_folders(refs: list[NightFolderRef], *, start: date | None, end: date | None, units: list[str] | None) -> list[int]:
+    """Folders catalogued in the scanned range that are gone from disk: their frames become missing.
+
+    The folders are left in state 'ingesting' (statistics pending, as for a folder being written), in
+    the same transaction: a run killed before its statistics still leaves the marker, and the next run
+    refreshes those nights, tiles and targets (see :func:`vanished_pending`). Returns their ids.
+    """
+    from django.db import transaction
     from django.utils import timezone
 
     seen = {(ref.unit, ref.name) for ref in refs}  # a folder found under another path has moved, not vanished
@@ -219,6 +225,14 @@ def mark_vanished_folders(refs: list[NightFolderRef], *, start: date | None, end
     gone = [fid for fid, unit, name in folders.values_list("id", "unit__name", "name") if (unit, name) not in seen]
     if gone:
         log.warning("%d catalogued night folders are gone from disk; their frames are marked missing", len(gone))
-        Frame.objects.filter(folder_id__in=gone, present=True).update(present=False, updated_at=timezone.now())
-        NightFolder.objects.filter(id__in=gone).update(present=False)
-    return len(gone)
+        with transaction.atomic():
+            for k in range(0, len(gone), 900):
+                part = gone[k : k + 900]
+                Frame.objects.filter(folder_id__in=part, present=True).update(present=False, updated_at=timezone.now())
+                NightFolder.objects.filter(id__in=part).update(present=False, state=NightFolder.State.INGESTING)
+    return gone
+
+
+def vanished_pending() -> list[int]:
+    """Folders gone from disk whose statistics are not yet refreshed (this run's, or a killed run's)."""
+    return list(NightFolder.objects.filter(present=False, state=NightFolder.State.INGESTING).values_list("id", flat=True))

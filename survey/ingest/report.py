@@ -31,4 +31,8 @@ def format_report(report: IngestReport) -> str:
         )
     )
     lines.append(f"{report.duration_s:.2f} s, {report.files_per_s:,.0f} headers/s; log: {report.log_file}")
+    if report.phases:
+        reading = report.phases.get("read_write", (0.0, 0.0))[0]
+        lines.append("time: " + ", ".join(f"{name} {wall:.2f} s" for name, (wall, _) in report.phases.items())
+                     + (f"; reading and writing {c.get('headers_read', 0) / reading:,.0f} headers/s" if reading > 0 else ""))
     return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from survey.models.fields import HeaderJSONField
+
 
 class Unit(models.Model):
     """One telescope of the array, named as its folder: 7DT01..7DT20."""
@@ -93,18 +95,25 @@ class Frame(models.Model):
         OK = "ok", "matches allfiles.hash"
         MISMATCH = "mismatch", "differs from allfiles.hash"
 
-    path = models.CharField(max_length=1024, unique=True)
-    filename = models.CharField(max_length=255, db_index=True)
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="frames")
-    night = models.ForeignKey(Night, on_delete=models.PROTECT, related_name="frames")
-    folder = models.ForeignKey(NightFolder, on_delete=models.PROTECT, related_name="frames")
+    # Indexes and constraints of this table are paid on every ingested row (~20 indexes cost as much
+    # as the rest of a row's insert): each one below is used by a search or a statistic, and none
+    # repeats the leading column of another. `unit` and `night` are copies of the folder's, written
+    # together with it by the ingest writer, so their database-level constraint triggers (a lookup
+    # per row each) are left out, as for `run`; Django still applies on_delete.
+    path = models.CharField(max_length=1024)
+    filename = models.CharField(max_length=255)
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="frames", db_constraint=False)
+    night = models.ForeignKey(Night, on_delete=models.PROTECT, related_name="frames", db_constraint=False, db_index=False)
+    folder = models.ForeignKey(NightFolder, on_delete=models.PROTECT, related_name="frames", db_index=False)
     image_type = models.CharField(max_length=8, choices=ImageType.choices)
     type_source = models.CharField(max_length=10, blank=True)
     excluded_by = models.CharField(max_length=64, blank=True, help_text="Rule that excluded this frame, if any.")
     object = models.CharField(max_length=80, blank=True)
     program = models.CharField(max_length=24, blank=True, help_text="OBJTYPE: RIS, IMS, WTS, ToO, ...")
-    target = models.ForeignKey("survey.Target", on_delete=models.SET_NULL, null=True, blank=True, related_name="frames")
-    tile = models.ForeignKey("survey.Tile", on_delete=models.SET_NULL, null=True, blank=True, related_name="frames")
+    target = models.ForeignKey(
+        "survey.Target", on_delete=models.SET_NULL, null=True, blank=True, related_name="frames", db_index=False
+    )
+    tile = models.ForeignKey("survey.Tile", on_delete=models.SET_NULL, null=True, blank=True, related_name="frames", db_index=False)
     filter = models.CharField(max_length=16, blank=True)
     exptime = models.FloatField(null=True, blank=True)
     date_obs = models.DateTimeField(null=True, blank=True)
@@ -120,7 +129,7 @@ class Frame(models.Model):
     airmass = models.FloatField(null=True, blank=True)
     naxis1 = models.IntegerField(null=True, blank=True)
     naxis2 = models.IntegerField(null=True, blank=True)
-    image_id = models.CharField(max_length=64, blank=True, db_index=True)
+    image_id = models.CharField(max_length=64, blank=True)
     is_too = models.BooleanField(default=False)
     is_shift = models.BooleanField(default=False)
     software = models.CharField(max_length=8, blank=True)
@@ -141,11 +150,19 @@ class Frame(models.Model):
     present = models.BooleanField(default=True, help_text="False once the file vanished from disk.")
     ingested_at = models.DateTimeField()
     updated_at = models.DateTimeField()
-    run = models.ForeignKey("survey.IngestRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Provenance (the API can list a run's frames): indexed, but no constraint trigger per row.
+    run = models.ForeignKey(
+        "survey.IngestRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
 
     class Meta:
         ordering = ["date_obs", "id"]
+        # Plain B-tree indexes (not unique=True/db_index=True, which on PostgreSQL add a second
+        # varchar_pattern_ops index per column for LIKE 'prefix%', a search nobody makes on frames).
+        constraints = [models.UniqueConstraint(fields=["path"], name="frame_path_unique")]
         indexes = [
+            models.Index(fields=["filename"], name="frame_filename"),
+            models.Index(fields=["image_id"], name="frame_image_id"),
             models.Index(fields=["night", "unit"], name="frame_night_unit"),
             models.Index(fields=["date_obs", "id"], name="frame_dateobs_id"),
             models.Index(fields=["image_type", "date_obs"], name="frame_type_dateobs"),
@@ -169,4 +186,4 @@ class FrameHeader(models.Model):
     """The full primary header as JSON, kept out of the hot frame table (as Gemini keeps full text apart)."""
 
     frame = models.OneToOneField(Frame, on_delete=models.CASCADE, primary_key=True, related_name="header")
-    cards = models.JSONField()
+    cards = HeaderJSONField()

@@ -75,6 +75,17 @@ def test_calendar_to_night_page_with_timeline(browser, live_portal: LivePortal) 
     _assert_plotted(browser, "plot-timeline")
     units = {s.get_attribute("id") for s in browser.find_elements(By.CSS_SELECTOR, "section.unit-block")}
     assert units == {f"unit-{u}" for u in manifest.units}
+    # The survey status section arrives after the page, with its own script (conditions plots) running.
+    wait_for(browser, "#night-extra #readiness-matrix tr.setup")
+    science_units = {f.unit for f in manifest.files if f.night == "2025-07-01" and f.image_type == "science" and f.excluded is None}
+    rows = browser.find_elements(By.CSS_SELECTOR, "#readiness-matrix tr.setup")
+    assert {r.get_attribute("data-unit") for r in rows} == science_units
+    plots = browser.find_elements(By.CSS_SELECTOR, "#night-extra .status-plot")
+    if plots:
+        wait_for(browser, "#night-extra .status-plot.drawn", count=len(plots))
+    assert not browser.find_elements(By.ID, "night-extra-status")  # the "loading" note is gone
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert errors == []
 
 
 def test_target_page_plot(browser, live_portal: LivePortal) -> None:

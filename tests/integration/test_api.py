@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 from collections import Counter
 
 import astropy.units as u
@@ -12,14 +13,18 @@ import pytest
 from astropy.coordinates import SkyCoord
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.db import connection
+from django.db.models import Sum
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 
 from rawdata.sample import corrupt_helpers
 from survey.api import keys
 from survey.api.pagination import PortalPagination
-from survey.models import ApiKey, Frame
+from survey.api.views import catalogued_frame_count
+from survey.models import ApiKey, Frame, IngestRun, NightFolder, NightUnitStats
 from tests.integration.conftest import run_command
 from tests.integration.test_pipeline_contract import ArchiveBuilder, PipelineStyleClient, api_key
 
@@ -349,6 +354,111 @@ def test_own_resources_on_an_ingested_archive(key, sample_root, manifest, ingest
     assert [p["path"].rsplit("/", 1)[1] for p in problems] == ["7DT01_20250701_999999_junk.fits"]
     assert problems[0]["reason"] and problems[0]["night"] == "2025-06-30" and problems[0]["unit"] == "7DT01"
     assert walk("/api/problems/", key, page_size=5, reason="no-such-reason") == []
+
+
+# -- the raw list's count, from the cached statistics ------------------------------------------------
+ALL_TYPES = ("bias", "dark", "flat", "science")
+# (query parameters, image types the rows have): requests whose only narrowing is the type choice.
+UNNARROWED = [({}, {"science"}), ({"image_type": "all"}, set(ALL_TYPES)), ({"image_type": "Flat, bias"}, {"bias", "flat"}),
+              ({"image_type": "science", "data_stream": "raw", "offset": "3"}, {"science"})]  # fmt: skip
+
+
+def _catalogued(types) -> int:
+    return Frame.objects.filter(excluded_by="", present=True, image_type__in=types).count()
+
+
+def _frame_table_counts(queries) -> list[str]:
+    """The paginator's own COUNT(*) over the frame table among the captured queries."""
+    table = connection.ops.quote_name(Frame._meta.db_table)
+    return [q["sql"] for q in queries if q["sql"].startswith("SELECT COUNT(*)") and f"FROM {table}" in q["sql"]]
+
+
+def assert_raw_counts_exact(key: str, *, from_stats: bool = True) -> None:
+    """Every unnarrowed raw listing counts exactly the catalogued frames of its types: from the cached
+    statistics, without a COUNT(*) over the frame table (from_stats), or else with one."""
+    for params, types in UNNARROWED:
+        with CaptureQueriesContext(connection) as queries:
+            body = get("/api/frames/raw/", key, page_size=7, **params).json()
+        expected = _catalogued(types)
+        assert (body["count"], body["num_pages"]) == (expected, max(1, math.ceil(expected / 7))), params
+        assert len(body["results"]) == min(7, expected)
+        assert catalogued_frame_count(types) == (expected if from_stats else None)
+        assert bool(_frame_table_counts(queries.captured_queries)) is not from_stats, params
+
+
+def _stats_agree_with_frames() -> bool:
+    summed = NightUnitStats.objects.aggregate(**{t: Sum(f"n_{t}") for t in ALL_TYPES})
+    return all((summed[t] or 0) == _catalogued({t}) for t in ALL_TYPES)
+
+
+def test_raw_count_from_statistics_stays_exact_through_ingests(key, sample_root, manifest, ingest):
+    """After an ingest, a vanished file, a vanished folder, a file back, --cleanup, a half-written
+    run: the unfiltered count is the frame table's, taken from NightUnitStats whenever they are current."""
+    junk = sample_root / "7DT01" / "2025-06-30_gain2750" / "7DT01_20250701_999999_junk.fits"
+    corrupt_helpers.write_garbage(junk)
+    assert ingest(sample_root).code in (0, 1)
+    assert _stats_agree_with_frames()
+    assert NightFolder.objects.filter(state=NightFolder.State.FAILED).count() == 1  # the junk: counted directly
+    assert_raw_counts_exact(key)
+
+    science = next(f for f in manifest.files if f.image_type == "science" and not f.excluded)
+    kept = sample_root.parent / "kept.fits"
+    shutil.move(sample_root / science.path, kept)  # a file vanishes
+    assert ingest(sample_root).code in (0, 1)
+    assert Frame.objects.filter(present=False).count() == 1 and _stats_agree_with_frames()
+    assert_raw_counts_exact(key)
+
+    shutil.move(kept, sample_root / science.path)  # ... and comes back
+    assert ingest(sample_root).code in (0, 1)
+    assert not Frame.objects.filter(present=False).exists()
+    assert_raw_counts_exact(key)
+
+    gone = next(f for f in manifest.folders if (f["unit"], f["folder"]) != ("7DT01", "2025-06-30_gain2750"))
+    shutil.rmtree(sample_root / gone["unit"] / gone["folder"])  # a whole folder vanishes
+    assert ingest(sample_root).code in (0, 1)
+    assert NightFolder.objects.filter(present=False).count() == 1 and Frame.objects.filter(present=False).exists()
+    # The ingest does not (yet) refresh the figures of a night whose folder vanished: counted directly.
+    assert_raw_counts_exact(key)
+
+    assert ingest(sample_root, "--cleanup").code in (0, 1)
+    assert_raw_counts_exact(key)
+
+    # A run that wrote frames but not yet their statistics (or was killed so): the frame table is counted.
+    run = IngestRun.objects.create(started_at=IngestRun.objects.latest("id").started_at)
+    assert run.status == IngestRun.Status.RUNNING
+    assert_raw_counts_exact(key, from_stats=False)
+    run.delete()
+    folder = NightFolder.objects.filter(present=True).first()
+    NightFolder.objects.filter(pk=folder.pk).update(state=NightFolder.State.INGESTING)
+    Frame.objects.filter(folder=folder, image_type="science").update(present=False)
+    assert not _stats_agree_with_frames()
+    assert_raw_counts_exact(key, from_stats=False)
+    # The monitor marks a batch whose ingest raised 'failed', statistics unrefreshed: that night is counted.
+    NightFolder.objects.filter(pk=folder.pk).update(state=NightFolder.State.FAILED)
+    assert_raw_counts_exact(key)
+
+
+def test_raw_count_of_frames_without_statistics(key, builder):
+    """Rows written without an ingest (folders never marked ingested, no figures) are counted directly;
+    any row-narrowing parameter is a plain COUNT(*)."""
+    for minute in range(5):
+        builder.frame("7DT01", f"2025-10-02T01:{minute:02d}:00Z", night="2025-10-01")
+    builder.frame("7DT02", "2025-10-02T02:00:00Z", night="2025-10-01", image_type="flat")
+    builder.frame("7DT02", "2025-10-02T02:01:00Z", night="2025-10-01", excluded_by="focus:filename-contains-focus")
+    builder.frame("7DT02", "2025-10-02T02:02:00Z", night="2025-10-01", present=False)
+    assert not NightUnitStats.objects.exists()
+    assert_raw_counts_exact(key)
+    builder.refresh()
+    NightFolder.objects.update(state=NightFolder.State.INGESTED)  # as an ingest leaves them
+    assert_raw_counts_exact(key)
+    for narrowing in ({"unit_name": "7DT02"}, {"night_date": "2025-10-01"}, {"excluded": "false"},
+                      {"image_type": "science", "exptime": "100"}):  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            body = get("/api/frames/raw/", key, page_size=2, **narrowing).json()
+        assert _frame_table_counts(queries.captured_queries), narrowing
+        expected = len(walk("/api/frames/raw/", key, page_size=100, **narrowing))
+        assert body["count"] == expected, narrowing
+    assert get("/api/frames/raw/", key, image_type=",").json()["count"] == 0
 
 
 # -- schema and docs -------------------------------------------------------------------------------

@@ -199,4 +199,51 @@ def test_deleted_folder_marks_its_frames_missing(sample_root, ingest):
     shutil.rmtree(folder)
     assert ingest(sample_root).code == 0
     assert Frame.objects.filter(folder__path=str(folder), present=False).count() == n > 0
-    assert NightFolder.objects.get(path=str(folder)).present is False
+    row = NightFolder.objects.get(path=str(folder))
+    assert row.present is False and row.state == NightFolder.State.INGESTED
+    # The night's cached figures follow: its frames count as missing, no longer as catalogued.
+    stats = NightUnitStats.objects.get(night_id=row.night_id, unit_id=row.unit_id)
+    assert stats.n_missing == n and stats.n_frames == 0
+    tiles = set(Frame.objects.filter(folder=row).exclude(tile=None).values_list("tile_id", flat=True))
+    for tile in Tile.objects.filter(id__in=tiles):
+        assert tile.n_frames == catalogued(tile=tile, present=True, image_type="science").count()
+
+
+def test_vanished_folder_statistics_survive_a_killed_run(sample_root, ingest):
+    """The folder is marked gone and 'statistics pending' together: a run that dies right after (here:
+    the marker left as a killed run leaves it) is completed by the next run."""
+    assert ingest(sample_root).code == 0
+    folder = sample_root / "7DT03" / "2025-07-02_gain2750"
+    row = NightFolder.objects.get(path=str(folder))
+    n = Frame.objects.filter(folder=row).count()
+    shutil.rmtree(folder)
+    Frame.objects.filter(folder=row).update(present=False)
+    NightFolder.objects.filter(pk=row.pk).update(present=False, state=NightFolder.State.INGESTING)
+    assert NightUnitStats.objects.get(night_id=row.night_id, unit_id=row.unit_id).n_missing == 0  # stale
+    assert ingest(sample_root).code == 0
+    assert NightUnitStats.objects.get(night_id=row.night_id, unit_id=row.unit_id).n_missing == n > 0
+    assert NightFolder.objects.get(pk=row.pk).state == NightFolder.State.INGESTED
+
+
+def test_frame_times_are_stored_as_django_stores_them(sample_root, ingest):
+    """The writer's own date adaptation (SQLite) and COPY (PostgreSQL) store DATE-OBS exactly as the ORM
+    would: an ORM save of the value read back leaves the stored text/timestamp unchanged, and it equals
+    the header's DATE-OBS."""
+    from django.db import connection
+
+    from rawdata.header import read_header
+
+    assert ingest(sample_root).code == 0
+    frames = list(Frame.objects.exclude(date_obs=None).order_by("id")[:40])
+    assert frames
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, date_obs FROM survey_frame WHERE id IN (%s)" % ", ".join(str(f.id) for f in frames))
+        stored = dict(cur.fetchall())
+    for frame in frames:
+        header = read_header(frame.path).cards
+        if "DATE-OBS" in header:
+            assert frame.date_obs.isoformat().startswith(header["DATE-OBS"][:19].replace(" ", "T"))
+        frame.save(update_fields=["date_obs"])
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, date_obs FROM survey_frame WHERE id IN (%s)" % ", ".join(str(f.id) for f in frames))
+        assert dict(cur.fetchall()) == stored

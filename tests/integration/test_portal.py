@@ -278,12 +278,28 @@ def test_night_detail_per_unit(portal: Portal) -> None:
 
 
 def test_night_extra_hook_renders_when_template_exists(portal: Portal, settings, tmp_path) -> None:
+    """The extra section is a fragment of its own (`?section=extra`) that the page loads once shown."""
     extra = tmp_path / "templates" / "survey" / "status"
     extra.mkdir(parents=True)
     (extra / "night_extra.html").write_text("<p id='extra'>calibration readiness for {{ night.date|date:'Y-m-d' }}</p>")
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path / "templates")]}]
-    html = portal.client.get(reverse("night-detail", args=["2025-07-01"])).content.decode()
-    assert "calibration readiness for 2025-07-01" in html
+    url = reverse("night-detail", args=["2025-07-01"])
+    html = portal.client.get(url).content.decode()
+    assert f'id="night-extra" data-src="{url}?section=extra"' in html
+    assert "calibration readiness for" not in html
+    fragment = portal.client.get(url, {"section": "extra"})
+    assert fragment.status_code == 200
+    assert fragment.content.decode() == "<p id='extra'>calibration readiness for 2025-07-01</p>"
+
+
+def test_night_extra_section_is_the_survey_status(portal: Portal, monkeypatch) -> None:
+    url = reverse("night-detail", args=["2025-07-01"])
+    fragment = portal.client.get(url, {"section": "extra"}).content.decode()
+    assert 'id="readiness-matrix"' in fragment and "<html" not in fragment
+    assert portal.client.get(reverse("night-detail", args=["2020-01-01"]), {"section": "extra"}).status_code == 404
+    monkeypatch.setattr("survey.views.nights.NIGHT_EXTRA_TEMPLATE", "survey/no_such_extra.html")
+    assert 'id="night-extra"' not in portal.client.get(url).content.decode()
+    assert portal.client.get(url, {"section": "extra"}).status_code == 404
 
 
 def test_unknown_night_is_404(portal: Portal) -> None:

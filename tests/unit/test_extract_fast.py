@@ -101,3 +101,39 @@ def test_config_field_travels_to_workers():
 
     task = ChunkTask(FolderContext("7DT01", None, "/x"), [], replace(ExtractConfig(), read_concurrency=16), 1.0)
     assert chunk_task_from_dict(json.loads(json.dumps(chunk_task_to_dict(task)))).config.read_concurrency == 16
+
+
+def test_file_name_prefilter_never_hides_a_rule():
+    """The one-regex pre-check over file names lets through every name that some file-name rule
+    (equals, prefix, contains; any case) matches, so the memoised classifier still finds the rule."""
+    from rawdata.extract import _Classifier
+    from rawdata.folders import parse_folder_name
+
+    rules = ExclusionRules.from_config({
+        "focus": {"filename_prefix": ["AF_"], "filename_contains": ["FoCuS"]},
+        "test": {"filename_equals": ["test.fits"], "filename_contains": ["ß-scan"]},
+    }, extend_defaults=False)
+    folder = parse_folder_name("2025-07-01_gain2750")
+    names = ["af_0001.fits", "x_AF_1.fits", "7DT01_xfocusx.fits", "FOCUS.fits", " test.fits ", "TEST.FITS",
+             "a_test.fits", "SS-scan.fits", "ss-SCAN.fits", "7DT01_20250701_000000_T00001_m400_1x1_100.0s_0001.fits"]
+    meta = {"imagetyp": "LIGHT", "object": "T00001", "objtype": "RIS", "is_too": None}
+    classifier = _Classifier(folder, rules)
+    for name in names:
+        expected = next((r.id for r in rules.rules if r.field == "filename" and r.matches({"filename": name}, None)), None)
+        got = classifier(meta, name, None).excluded_by
+        assert got == expected, name
+    assert classifier.name_prefilter.search("7dt01_plain.fits") is None
+
+
+def test_number_columns_keep_only_finite_numbers():
+    """The one-check fast path and the value-by-value path agree: anything not a finite number is None."""
+    import math
+
+    from rawdata.extract import _finite, _finite_numbers
+
+    cases = [(1.0, None, 2, 3.5), (1.0, math.nan, None), (math.inf, 1e308, 1e308), (1e308, 1e308),
+             (10**400, 1.0), (True, "x", 1.0), (-math.inf,), (None, None)]
+    for values in cases:
+        assert _finite_numbers(values) == tuple(_finite(v) for v in values)
+    assert _finite_numbers((1e308, 1e308)) == (1e308, 1e308)
+    assert _finite_numbers((10**400, 2.0)) == (None, 2.0)
