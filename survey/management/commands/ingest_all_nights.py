@@ -1,6 +1,7 @@
 """`ingest_all_nights`: catalogue the night folders of a date range (argument parsing only)."""
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import date
 
@@ -22,6 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_data_root(parser)
+        # Django's own option, kept so that `--skip-checks` and call_command(..., skip_checks=True) still
+        # work now that there are no checks to skip.
+        parser.add_argument("--skip-checks", action="store_true", help=argparse.SUPPRESS)
         parser.add_argument("--start-date", type=iso_date, help="First night (folder date), YYYY-MM-DD.")
         parser.add_argument("--end-date", type=iso_date, help="Last night (folder date), YYYY-MM-DD.")
         parser.add_argument("--date", type=iso_date, help="One night: same as --start-date D --end-date D.")
