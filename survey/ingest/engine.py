@@ -164,7 +164,7 @@ def _run(run: IngestRun, opts: IngestOptions, log_path: str, on_plan, warm=None)
     # Durable "statistics pending" marker: a run killed before its statistics leaves these folders in
     # 'ingesting', and the next run refreshes their statistics even when it has nothing to read.
     recovering = [p.folder_id for p in plans if p.state == NightFolder.State.INGESTING]
-    gone_pending = [] if opts.dry_run else vanished_pending()  # folders gone from disk, statistics pending
+    gone_pending = vanished_pending()  # folders gone from disk, statistics pending
     NightFolder.objects.filter(id__in=[p.folder_id for p in plans if needs_work(p)]).update(state=NightFolder.State.INGESTING)
     _mark_presence(plans)
     crash_point("presence_marked")

@@ -45,9 +45,8 @@ _VALUE_FIELDS = _frame_value_fields()
 _DATE_FIELDS = [f for f in _VALUE_FIELDS if isinstance(f, models.DateField)]
 VALUE_COLUMNS = [f.column for f in _VALUE_FIELDS if f not in _DATE_FIELDS] + [f.column for f in _DATE_FIELDS]
 ALL_COLUMNS = ["id", *VALUE_COLUMNS, *FK_COLUMNS, *TIME_COLUMNS]
-# record.row (rawdata.extract.FRAME_COLUMNS order) -> values in VALUE_COLUMNS order, in C. A model field
-# no reader fills is a KeyError here, at import: loud, never a silently empty column.
-_pick_values = operator.itemgetter(*(COLUMN[c] for c in VALUE_COLUMNS))
+# record.row (rawdata.extract.FRAME_COLUMNS order) -> the values before the dates in VALUE_COLUMNS order, in
+# C. A model field no reader fills is a KeyError here, at import: loud, never a silently empty column.
 _N_PLAIN = len(VALUE_COLUMNS) - len(_DATE_FIELDS)
 _pick_plain = operator.itemgetter(*(COLUMN[c] for c in VALUE_COLUMNS[:_N_PLAIN]))
 _DATE_INDEXES = tuple(COLUMN[f.column] for f in _DATE_FIELDS)
@@ -109,7 +108,7 @@ class BatchWriter:
         self.resolver = Resolver()
         self.vendor = connection.vendor
         if self.vendor == "sqlite":
-            # A bulk load touches ~20 frame indexes: SQLite's default 2 MB page cache makes every
+            # A bulk load touches 15 frame indexes: SQLite's default 2 MB page cache makes every
             # batch re-read index pages through the OS. Per connection, memory only, not persistent.
             with connection.cursor() as cur:
                 cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
@@ -207,16 +206,10 @@ class BatchWriter:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _rows(self, ids, frames: Sequence[FrameRecord], folder_id, unit_id, nights, tiles, targets, now) -> list[tuple]:
-        """Full survey_frame rows in ALL_COLUMNS order, ready for the driver."""
+        """Full survey_frame rows in ALL_COLUMNS order, ready for the driver (psycopg's COPY adapts
+        every value itself; sqlite3 needs the dates as Django's text)."""
         run_id = self.run_id
-        if self.vendor == "postgresql":  # psycopg's COPY adapts every value itself
-            return [
-                (frame_id, *_pick_values(record.row), unit_id, nights[record.night], folder_id,
-                 targets.get(record.target[1]) if record.target else None,
-                 tiles.get(record.tile) if record.tile else None, run_id, now, now)
-                for frame_id, record in zip(ids, frames)
-            ]
-        adapt = _sqlite_date_adapter()
+        adapt = _sqlite_date_adapter() if self.vendor != "postgresql" else _as_is
         now = adapt(now)
         return [
             (frame_id, *_pick_plain(record.row), *[adapt(record.row[i]) for i in _DATE_INDEXES], unit_id,
@@ -326,6 +319,10 @@ def _prefer_lz4() -> None:
             cur.execute("SET default_toast_compression = 'lz4'")
     except DatabaseError as exc:  # built without lz4 (or an old server): pglz, slower but the same data
         log.info("lz4 TOAST compression not available (%s); using the server default", exc)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _sqlite_date_adapter() -> Callable[[Any], Any]:

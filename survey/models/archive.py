@@ -96,8 +96,8 @@ class Frame(models.Model):
         MISMATCH = "mismatch", "differs from allfiles.hash"
 
     # Indexes and constraints of this table are paid on every ingested row (~20 indexes cost as much
-    # as the rest of a row's insert): each one below is used by a search or a statistic, and none
-    # repeats the leading column of another. `unit` and `night` are copies of the folder's, written
+    # as the rest of a row's insert): each one below is used by a search or a statistic, and no
+    # single-column index repeats the leading column of a composite one. `unit` and `night` are copies of the folder's, written
     # together with it by the ingest writer, so their database-level constraint triggers (a lookup
     # per row each) are left out, as for `run`; Django still applies on_delete.
     path = models.CharField(max_length=1024)
