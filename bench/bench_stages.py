@@ -60,9 +60,10 @@ def reader_stages(root: Path, repeat: int) -> list[tuple[str, float]]:
     rows.append(("promote to typed columns", t))
     t, names = best(lambda: [parse_filename(e.name) for _, e in entries], n, repeat)
     rows.append(("parse the file name", t))
-    t, _ = best(lambda: [build_record(f"{r.path}/{e.name}", e, ctxs[r.path], cfg, h.cards, m, p, checked_json=not h.via_astropy)
+    t, _ = best(lambda: [build_record(f"{r.path}/{e.name}", e, ctxs[r.path], cfg, h.cards, m, p,
+                                      checked_json=not h.via_astropy, layout=h.layout)
                          for (r, e), h, m, p in zip(entries, headers, metas, names)], n, repeat)
-    rows.append(("classify, build the row, header JSON", t))
+    rows.append(("classify, build the row, header changes JSON", t))
     tasks = [ChunkTask(ctxs[path], [e for _, e in group], cfg, time.time())
              for path, group in groupby(entries, key=lambda x: x[0].path)]
     t, results = best(lambda: [read_chunk(task) for task in tasks], n, repeat)

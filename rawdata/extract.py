@@ -6,6 +6,7 @@ being written). One bad file never affects another: every file is handled in its
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ from typing import Any
 from rawdata.checksums import sha256_file
 from rawdata.classify import Classification, ExclusionRules, classify
 from rawdata.folders import FolderInfo
-from rawdata.header import HeaderError, parse_header, promote, read_header_bytes
+from rawdata.header import HeaderError, Layout, parse_header, promote, read_header_bytes
 from rawdata.names import ParsedName, parse_filename
 from rawdata.nightdate import night_date
 from rawdata.scan import FileEntry
@@ -80,10 +81,11 @@ class FrameRecord:
     path: str
     row: tuple[Any, ...]  # values in FRAME_COLUMNS order
     night: date
-    header_json: str
+    header_json: str  # JSON of the header's cards; with ``layout``, of those that differ from it
     target: tuple[str, str, float | None, float | None] | None  # (kind, name, ra, dec)
     tile: str | None
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail)
+    layout: str | None = None  # digest of the shared cards (ChunkResult.layouts), or None: header_json is whole
 
     @property
     def columns(self) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class ChunkResult:
     deferred: list[Deferred] = field(default_factory=list)
     headers_read: int = 0
     seconds: float = 0.0
+    layouts: dict[str, str] = field(default_factory=dict)  # digest -> JSON of the cards its frames share
 
 
 def read_chunk(task: ChunkTask) -> ChunkResult:
@@ -147,6 +150,8 @@ def read_chunk(task: ChunkTask) -> ChunkResult:
         result.headers_read += 1
         if type(outcome) is FrameRecord:
             frames.append(outcome)
+            if outcome.layout is not None and outcome.layout not in result.layouts:
+                result.layouts[outcome.layout] = _layout_text[outcome.layout]
             if outcome.warnings:
                 problems.extend(
                     Problem(path, entry.size, entry.mtime_ns, reason, detail, severity)
@@ -317,9 +322,11 @@ def extract_file(
 
     cards = header.cards
     fast_cards = not header.via_astropy  # the fast parser's values: str, int, finite float, bool, None
+    layout = header.layout
     if entry.name.endswith(".fz"):
         cards = _compressed_cards(path, cards)
         fast_cards = False
+        layout = None
     meta = promote(cards)
     parsed = parse_filename(entry.name)
     checksum = "unknown"
@@ -330,7 +337,8 @@ def extract_file(
         else:
             checksum = "ok" if sha256_file(path) == expected else "mismatch"
     record = build_record(
-        path, entry, ctx, cfg, cards, meta, parsed, classifier=classifier, checked_json=fast_cards, checksum=checksum
+        path, entry, ctx, cfg, cards, meta, parsed, classifier=classifier, checked_json=fast_cards, checksum=checksum,
+        layout=layout,
     )
     if parsed is None:
         record.warnings.append(("unknown_name", f"file name {entry.name!r} matches no known 7DT pattern"))
@@ -366,10 +374,13 @@ def build_record(
     classifier: _Classifier | None = None,
     checked_json: bool = False,
     checksum: str = "unknown",
+    layout: Layout | None = None,
 ) -> FrameRecord:
     """The frame row of one file: header values first, the file name as fallback.
 
     ``checked_json``: the cards come from the fast parser, so every float in them is finite.
+    ``layout``: the header parser's layout of these cards; the record then carries only the cards
+    that may differ from it (a few hundred bytes instead of ~6 KB to pickle, write and store).
     """
     if classifier is None:
         classifier = _Classifier.for_folder(ctx.folder, cfg.rules)
@@ -453,14 +464,40 @@ def build_record(
         checksum,
         True,
     )
+    if layout is not None:
+        digest = layout.key
+        if digest not in _layout_text:  # (None, or forgotten: the texts are bounded, layouts live on)
+            digest = _layout_digest(layout)
+        header_json = header_to_json(layout.changes(cards), checked=True)
+    else:
+        digest = None
+        header_json = header_to_json(cards, checked=checked_json)
     return FrameRecord(
         path=path,
         row=row,
         night=night,
-        header_json=header_to_json(cards, checked=checked_json),
+        header_json=header_json,
         target=target,
         tile=tile_name,
+        layout=digest,
     )
+
+
+_layout_text: dict[str, str] = {}  # digest -> JSON of a layout's cards, for this process's layouts
+
+
+def _layout_digest(layout: Layout) -> str:
+    """The stored identity of a layout's shared cards: a digest of their JSON (once per layout).
+
+    A digest, not a number: reader processes find layouts independently, and the same cards must be
+    stored once whichever process met them first."""
+    text = header_to_json(layout.base, checked=True)
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    if len(_layout_text) > 4096:
+        _layout_text.clear()
+    _layout_text[digest] = text
+    layout.key = digest
+    return digest
 
 
 def _finite(value: Any) -> float | int | None:

@@ -94,6 +94,8 @@ class Header:
     data_bytes: int
     via_astropy: bool = False
     warnings: tuple[str, ...] = ()
+    layout: Layout | None = None  # set when a template read it: cards == layout.merge(layout.changes(cards))
+
 
     @property
     def expected_size(self) -> int:
@@ -425,6 +427,43 @@ _NUM_FIELD = _NUM_BYTES + b" "
 _Field = tuple[int, int, int]  # (kind, start, end) in the header
 
 
+class Layout:
+    """What the headers read by one template share, so a catalogue can store it once.
+
+    ``base`` holds the cards of the header the template was built from, ``changed`` the keywords
+    whose values may differ from it (the template's volatile fields). Every header the template reads
+    is ``merge(changes(cards))``: the same keys, in the same order, with the same values. A 180-card
+    header's changes are a few tens of cards. Compared by identity; ``key`` is the caller's (the
+    ingest keeps the stored form of ``base`` there, computed once per layout).
+    """
+
+    __slots__ = ("base", "changed", "_pick", "key")
+
+    def __init__(self, base: dict[str, Any], changed: tuple[str, ...]) -> None:
+        self.base = base
+        self.changed = changed
+        self._pick = _getter(list(changed))
+        self.key: Any = None
+
+    def changes(self, cards: dict[str, Any]) -> dict[str, Any]:
+        """The cards of ``cards`` (a header this layout read) that may differ from ``base``."""
+        pick = self._pick
+        return dict(zip(self.changed, pick(cards))) if pick is not None else {}
+
+    def merge(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """The whole header from its changes (inverse of :meth:`changes`)."""
+        return merge_cards(self.base, changes)
+
+
+def merge_cards(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied: a header stored as a layout and its changed cards.
+
+    Shallow: a commentary list not in ``changes`` is ``base``'s own list."""
+    cards = dict(base)
+    cards.update(changes)
+    return cards
+
+
 @dataclass(slots=True)
 class _Template:
     """A header layout: what a header of it repeats byte for byte, and how to read the rest.
@@ -437,6 +476,7 @@ class _Template:
     commentary list) of cards read whole. ``cards``: the values of the header it was built from
     (private, copied per header, as are its commentary ``lists``); ``data_bytes`` is None when a
     structural card is volatile. ``images`` and ``keys`` (per card) serve to build the next one.
+    ``layout``: ``cards`` and the keywords a header of it may change, for whoever stores headers.
     """
 
     images: tuple[bytes, ...]
@@ -457,6 +497,7 @@ class _Template:
     cards: dict[str, Any]
     lists: tuple[str, ...]
     data_bytes: int | None
+    layout: Layout
 
 
 class _Seen(NamedTuple):
@@ -577,12 +618,15 @@ def _build_template(
         base[k] = list(base[k])
     structural = any(keys[i] in _STRUCTURAL or keys[i].startswith("NAXIS") for i in volatile)
     floats, ints, strings = fields[_FLOAT], fields[_INT], fields[_STRING]
+    changed = (*(f[1] for f in floats), *(f[1] for f in ints), *(f[1] for f in fields[_STRING]),
+               *(v[1] for v in values if v[2]), *(c[1] for c in comments))
     return _Template(
         images, keys, kinds, struct.Struct("".join(formats)), tuple(stable),
         _getter([f[0] for f in floats]), tuple(f[1] for f in floats),
         _getter([f[0] for f in ints]), tuple(f[1] for f in ints),
         _getter([f[0] for f in strings]), tuple(f[1] for f in strings), _getter(split),  # type: ignore[arg-type]
         tuple(checks), tuple(values), tuple(comments), base, lists, None if structural else data_bytes,
+        Layout(base, tuple(dict.fromkeys(changed))),
     )
 
 
@@ -746,7 +790,7 @@ def parse_header(raw: bytes) -> Header:
                 data_bytes = template.data_bytes
                 if data_bytes is None:
                     data_bytes = _data_bytes(cards)
-                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes)
+                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes, layout=template.layout)
     # From read_header_bytes the END card is in the last block: look there first (an END-like
     # card earlier on makes the fast parser decline, and the exact path below finds it).
     pos = _find_valid_end(raw, max(0, len(raw) - BLOCK))
@@ -761,7 +805,7 @@ def parse_header(raw: bytes) -> Header:
                 data_bytes = template.data_bytes
                 if data_bytes is None:
                     data_bytes = _data_bytes(cards)
-                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes)
+                return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes, layout=template.layout)
         head = raw[:pos]
         if head.isascii():
             parsed = _parse_general(head)
@@ -783,8 +827,9 @@ def parse_header(raw: bytes) -> Header:
                 else:
                     if len(_templates) >= _TEMPLATES_MAX:
                         _templates.clear()
-                    _templates[pos] = _build_template(head, images, keys, pairs, cards, data_bytes, old)
+                    template = _templates[pos] = _build_template(head, images, keys, pairs, cards, data_bytes, old)
                     _last_end = pos
+                    return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes, layout=template.layout)
                 return Header(cards, (pos // BLOCK + 1) * BLOCK, data_bytes)
     # The exact, slow path: first END-like card, byte checks, astropy.
     notes: list[str] = []

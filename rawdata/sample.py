@@ -590,7 +590,8 @@ def generate_flat_files(
 
     One header (the TCSpy set, padded with HISTORY cards to ``cards`` cards) is rendered
     once; per file only the varying cards are re-rendered in place, so card positions never
-    move.  Frames go round-robin over units, ``per_folder`` frames per unit night folder
+    move. As in real TCSpy frames, ~40 cards vary from frame to frame: time, pointing, target,
+    focus, CCD temperature and the weather station's readings.  Frames go round-robin over units, ``per_folder`` frames per unit night folder
     (``YYYY-MM-DD_gain2750``), RIS tiles of the original grid.  No side files, no manifest.
     """
     if not 1 <= units <= len(UNIT_FILTERS):
@@ -634,6 +635,18 @@ def generate_flat_files(
             ("OBJCTDEC", sexa(round(tile.dec, 4), ":", 2, False)),
             ("OBJCTRA_", round(tile.ra, 3)), ("OBJCTDE_", round(tile.dec, 4)),
             ("LOGPATH", f"/home/kds/.tcspy/sync/log/{unit}"),
+            ("AIRMASS", round(1.0 / max(np.sin(np.radians(alt)), 0.05), 6)), ("OBJCTALT", round(alt, 6)),
+            ("OBJCTAZ", round(az, 6)), ("OBJCTHA", sexa(float(rng.uniform(0, 24)), " ", 8, False)),
+            ("OBJCTID", uuid.UUID(bytes=rng.bytes(16), version=4).hex),
+            ("MOONSEP", round(float(rng.uniform(20, 170)), 2)), ("MOONPHAS", round(0.32 + j * 1e-5, 6)),
+            ("FOCUSPOS", round(6500 + float(rng.normal(0, 3)), 3)), ("CCD-TEMP", round(-10 + float(rng.normal(0, 0.05)), 2)),
+            ("COLPOWER", round(61 + float(rng.normal(0, 2)), 1)),
+            ("DATE-WEA", iso_ms(t - timedelta(seconds=float(rng.uniform(0, 60))))),
+            ("AMBTEMP", round(11 + float(rng.normal(0, 0.3)), 1)), ("HUMIDITY", round(43 + float(rng.normal(0, 1)), 1)),
+            ("PRESSURE", round(1017 + float(rng.normal(0, 0.2)), 1)), ("DEWPOINT", round(-1 + float(rng.normal(0, 0.3)), 1)),
+            ("WINDSPED", round(abs(float(rng.normal(2, 1))), 1)), ("WINDDIR", round(float(rng.uniform(0, 360)), 1)),
+            ("WINDGUST", round(abs(float(rng.normal(3, 1))), 1)), ("SKYBRGHT", round(21 + float(rng.normal(0, 0.1)), 2)),
+            ("SKYTEMP", round(-25 + float(rng.normal(0, 0.5)), 1)), ("SKYFWHM", round(abs(float(rng.normal(2, 0.3))), 2)),
         ):  # fmt: skip
             off, comment = slot[key]
             head[off : off + 80] = card(key, val, comment).encode("ascii")

@@ -1,4 +1,6 @@
 """Django admin for every model: the raw catalogue, targets, statistics and operations."""
+import json
+
 from django.contrib import admin
 
 from survey import models as m
@@ -23,8 +25,18 @@ class NightFolderAdmin(admin.ModelAdmin):
 
 
 class FrameHeaderInline(admin.StackedInline):
+    """The header as read from the file; stored as a shared layout plus this frame's changes, so read-only."""
+
     model = m.FrameHeader
     can_delete = False
+    fields = readonly_fields = ("whole_header", "layout")
+
+    def has_add_permission(self, request, obj=None) -> bool:  # headers come from the files only
+        return False
+
+    @admin.display(description="header cards")
+    def whole_header(self, obj: m.FrameHeader) -> str:
+        return json.dumps(obj.full_cards, indent=1)
 
 
 @admin.register(m.Frame)

@@ -24,7 +24,7 @@ def catalogue_snapshot() -> dict[str, Any]:
     }
     return {
         "frames": frames,
-        "headers": dict(FrameHeader.objects.values_list("frame__path", "cards")),
+        "headers": {h.frame.path: h.full_cards for h in FrameHeader.objects.select_related("frame", "layout")},
         "problems": sorted(FileProblem.objects.values_list("path", "reason", "severity", "resolved")),
         "nights": sorted(Night.objects.values_list("date", flat=True)),
         "folders": sorted(NightFolder.objects.values_list("path", "state", "file_count")),

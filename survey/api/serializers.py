@@ -195,7 +195,7 @@ class FrameDetailSerializer(FrameSerializer):
 
     def get_header(self, obj) -> dict | None:
         try:
-            return obj.header.cards
+            return obj.header.full_cards
         except Frame.header.RelatedObjectDoesNotExist:
             return None
 

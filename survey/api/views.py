@@ -210,7 +210,7 @@ class FrameViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         qs = Frame.objects.select_related("unit", "night", "folder", "target", "tile")
         if self.action == "retrieve":
-            qs = qs.select_related("header")
+            qs = qs.select_related("header__layout")
         return qs.order_by(*FRAME_ORDER)
 
     def get_serializer_class(self):

@@ -20,7 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.utils import timezone
 
 from rawdata.extract import COLUMN, ChunkResult, FrameRecord, Problem
-from survey.models import FileProblem, Frame, FrameHeader, Night, Target, Tile
+from survey.models import FileProblem, Frame, FrameHeader, HeaderLayout, Night, Target, Tile
 from rawdata.tiles import tile_by_name
 from survey.faults import crash_point
 
@@ -60,7 +60,21 @@ class Resolver:
         self.nights: dict[date, int] = dict(Night.objects.values_list("date", "id"))
         self.tiles: dict[str, int] = {}
         self.targets: dict[str, int] = {}
+        self.layouts: dict[str, int] = {}
         self._tiles_loaded = False
+
+    def layout_ids(self, layouts: dict[str, str]) -> dict[str, int]:
+        """Ids of header layouts (digest -> cards JSON), storing the new ones as they are."""
+        missing = [d for d in layouts if d not in self.layouts]
+        if missing:
+            table = HeaderLayout._meta.db_table
+            with connection.cursor() as cur:
+                cur.executemany(  # the readers' JSON text as it is (the model field would re-encode it)
+                    f"INSERT INTO {table} (digest, cards) VALUES (%s, %s) ON CONFLICT (digest) DO NOTHING",
+                    [(d, layouts[d]) for d in missing],
+                )
+            self.layouts.update(HeaderLayout.objects.filter(digest__in=missing).values_list("digest", "id"))
+        return self.layouts
 
     def night_ids(self, dates: Iterable[date]) -> dict[date, int]:
         missing = {d for d in dates if d not in self.nights}
@@ -153,6 +167,7 @@ class BatchWriter:
         tiles = self.resolver.tile_ids({f.tile for f in frames if f.tile})
         target_specs = {f.target[1]: (f.target[0], f.target[2], f.target[3]) for f in frames if f.target}
         targets = self.resolver.target_ids(target_specs) if target_specs else {}
+        layouts = self.resolver.layout_ids({d: text for r in results for d, text in r.layouts.items()})
         crash_point("batch_begin")
         with transaction.atomic():
             if self.vendor == "postgresql":
@@ -173,7 +188,10 @@ class BatchWriter:
             rows = self._rows(ids, frames, folder_id, unit_id, nights, tiles, targets, now)
             self._insert("survey_frame", ALL_COLUMNS, rows)
             crash_point("frames_inserted")
-            self._insert("survey_frameheader", ["frame_id", "cards"], list(zip(ids, [f.header_json for f in frames])))
+            self._insert(
+                "survey_frameheader", ["frame_id", "layout_id", "cards"],
+                list(zip(ids, [None if f.layout is None else layouts[f.layout] for f in frames], [f.header_json for f in frames])),
+            )
             self._resolve_problems(folder_id, [f.path for f in frames], problems, now)
             self._record_problems(problems, folder_id, now)
             crash_point("batch_uncommitted")

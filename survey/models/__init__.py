@@ -1,5 +1,5 @@
 """The archive's data model: one module per concern, re-exported here for Django."""
-from survey.models.archive import Frame, FrameHeader, Night, NightFolder, Unit
+from survey.models.archive import Frame, FrameHeader, HeaderLayout, Night, NightFolder, Unit
 from survey.models.operations import ApiKey, FileProblem, IngestRun, MissingReport, MonitorState
 from survey.models.stats import NightUnitStats, PublicSnapshot, TileFilterProgress
 from survey.models.targets import Target, Tile
@@ -9,6 +9,7 @@ __all__ = [
     "FileProblem",
     "Frame",
     "FrameHeader",
+    "HeaderLayout",
     "IngestRun",
     "MissingReport",
     "MonitorState",

@@ -1,9 +1,12 @@
 """Units, nights, night folders and frames: the catalogue of raw files."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
+from rawdata.header import merge_cards
 from survey.models.fields import HeaderJSONField
 
 
@@ -182,8 +185,42 @@ class Frame(models.Model):
         return self.filename
 
 
+class HeaderLayout(models.Model):
+    """Header cards that many frames share, stored once.
+
+    Frames of one unit and writer repeat most of their ~180 cards byte for byte (all but time,
+    pointing, target, focus and weather); the header parser (rawdata.header.Layout) says which. Stored
+    whole, a header is ~6.5 KB of JSON per frame (~20 GB at 3 M frames) and most of an ingest's
+    database work; as a layout plus the frame's ~40 changed cards it is ~0.9 KB. ``digest``
+    identifies the cards (reader processes find layouts independently). SQL that reads
+    ``survey_frameheader.cards`` directly must apply the layout's cards first (FrameHeader.full_cards).
+    """
+
+    digest = models.CharField(max_length=32, unique=True)
+    cards = HeaderJSONField()
+
+    def __str__(self) -> str:
+        return f"layout {self.digest[:8]} ({len(self.cards)} cards)"
+
+
 class FrameHeader(models.Model):
-    """The full primary header as JSON, kept out of the hot frame table (as Gemini keeps full text apart)."""
+    """The full primary header as JSON, kept out of the hot frame table (as Gemini keeps full text apart).
+
+    With a ``layout``, ``cards`` holds only the cards that differ from the layout's; :attr:`full_cards`
+    is the whole header either way (the same keys, order and values as read from the file).
+    """
 
     frame = models.OneToOneField(Frame, on_delete=models.CASCADE, primary_key=True, related_name="header")
+    # No database constraint and no index (as Frame.unit): the ingest writes headers in bulk and never
+    # looks frames up by layout; layouts are never deleted.
+    layout = models.ForeignKey(
+        HeaderLayout, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, db_index=False, related_name="+"
+    )
     cards = HeaderJSONField()
+
+    @property
+    def full_cards(self) -> dict[str, Any]:
+        """Every card of the header, in file order."""
+        if self.layout_id is None:
+            return self.cards
+        return merge_cards(self.layout.cards, self.cards)

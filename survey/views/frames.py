@@ -109,9 +109,11 @@ def _mtime(ns: int | None) -> datetime | None:
 
 
 def frame_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    frame = get_object_or_404(Frame.objects.select_related("unit", "night", "folder", "target", "tile", "run"), pk=pk)
+    frame = get_object_or_404(
+        Frame.objects.select_related("unit", "night", "folder", "target", "tile", "run", "header__layout"), pk=pk
+    )
     try:
-        cards = frame.header.cards
+        cards = frame.header.full_cards
     except FrameHeader.DoesNotExist:
         cards = None
     same_image_id = []

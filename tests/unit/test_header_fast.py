@@ -39,6 +39,9 @@ def check_warm(blob: bytes, name: str) -> H.Header | None:
     if outcome == "ok" and structural_ok(ref):
         got = parse_header(blob)
         assert typed(got.cards) == typed(ref), name
+        if got.layout is not None:  # stored as the layout's cards plus its changes, it reads back the same
+            assert typed(got.layout.merge(got.layout.changes(got.cards))) == typed(ref), name
+            assert set(got.layout.changed) <= set(got.cards)
         return got
     with pytest.raises(HeaderError) as info:
         parse_header(blob)
@@ -129,6 +132,9 @@ def test_plain_variations_take_the_template_path(monkeypatch: pytest.MonkeyPatch
         check_warm(blob, f"header {n}")
     assert len(calls) <= 3, len(calls)  # the first, then once to learn which cards vary
     assert len(H._templates) == 1
+    # Stored as a layout, a header keeps only the cards that varied (of 22): no stable card is copied.
+    (template,) = H._templates.values()
+    assert set(template.layout.changed) == {"ALT", "AIRMASS", "GAIN", "DATE-OBS", "FILTER", "IMAGEID", "FLAG", "DUPF", "HISTORY"}
 
 
 # Value fields that are not the common fixed forms, or not valid at all: each must still be read
@@ -262,6 +268,9 @@ def test_values_are_not_shared_mutable_state():
     assert again.cards["ALT"] == 19.616259
     third = parse_header(header(ALT=num("ALT", "1.25")))
     assert third.cards["HISTORY"] == ["written by a test", "second line"] and third.cards["ALT"] == 1.25
+    third.cards["HISTORY"].append("changed again")
+    assert third.layout is not None and third.layout.base["HISTORY"] == ["written by a test", "second line"]
+    assert third.layout.changes(third.cards)["ALT"] == 1.25
 
 
 FIELD = st.text(st.sampled_from("0123456789+-.EeD TF'/:a\x01"), max_size=20)
