@@ -16,7 +16,9 @@ from django.db.models import Count, Max, Min, Q, Sum
 from survey.models import FileProblem, Frame, NightFolder, NightUnitStats, Target, Tile, TileFilterProgress
 from survey.conditions import compute_conditions
 
-CHUNK = 500
+# Ids per aggregate query: `IN (...)` of up to 2,000 ids is one index range scan per id for either
+# database (SQLite allows 32,766 parameters); fewer, larger queries cost less per id.
+CHUNK = 2000
 CATALOGUED = Q(excluded_by="", present=True)
 # Catalogued science frames, used as an aggregate filter: the WHERE clause then holds only `<fk> IN
 # (...)`, which the planner serves from that key's index. With `image_type = 'science'` in the WHERE,
@@ -25,10 +27,17 @@ SCIENCE = Q(CATALOGUED, image_type="science")
 
 
 def _adapters(cols: Sequence[models.Field]) -> list[Any]:
-    """Per column: None where the driver takes the Python value as it is, else the field's adapter."""
+    """Per column: None where the driver takes the Python value as it is, else the field's adapter.
+
+    Dates (not datetimes) go as they are: psycopg sends them as dates, and Django registers the sqlite3
+    adapter that writes them as ISO text, as DateField does."""
     conn = connections[DEFAULT_DB_ALIAS]  # the real connection: the `connection` proxy costs per access
     plain = (models.IntegerField, models.FloatField, models.CharField, models.BooleanField, models.ForeignKey)
-    return [None if isinstance(c, plain) else (lambda v, c=c: c.get_db_prep_save(v, conn)) for c in cols]
+
+    def as_is(c: models.Field) -> bool:
+        return isinstance(c, plain) or (isinstance(c, models.DateField) and not isinstance(c, models.DateTimeField))
+
+    return [None if as_is(c) else (lambda v, c=c: c.get_db_prep_save(v, conn)) for c in cols]
 
 
 def _adapt(adapters: list[Any], values: Sequence[Any]) -> list[Any]:
@@ -46,9 +55,29 @@ def update_by_id(model: type[models.Model], fields: Sequence[str], rows: Iterabl
     sql = f"UPDATE {qn(meta.db_table)} SET {', '.join(f'{qn(c.column)} = %s' for c in cols)} WHERE {qn(meta.pk.column)} = %s"
     adapters = _adapters(cols)
     params = [[*_adapt(adapters, values), pk] for pk, values in rows]
-    if params:
-        with connection.cursor() as cur:
-            cur.executemany(sql, params)
+    if not params:
+        return
+    if connection.vendor == "postgresql" and len(params) > 20:
+        _update_from_copy(meta, cols, params)
+        return
+    with connection.cursor() as cur:
+        cur.executemany(sql, params)
+
+
+def _update_from_copy(meta: Any, cols: Sequence[models.Field], params: list[list[Any]]) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then one ``UPDATE ... FROM`` (an executemany
+    costs the server a statement per row: ~0.15 ms x 1,600 tiles per ingest)."""
+    qn = connection.ops.quote_name
+    table, pk = qn(meta.db_table), qn(meta.pk.column)
+    names = [qn(c.column) for c in cols]
+    tmp = qn(f"_update_{meta.db_table}")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"CREATE TEMPORARY TABLE {tmp} AS SELECT {', '.join(names)}, {pk} FROM {table} WITH NO DATA")
+        with connection.connection.cursor() as raw, raw.copy(f"COPY {tmp} ({', '.join(names)}, {pk}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row(row)
+        cur.execute(f"UPDATE {table} AS t SET {', '.join(f'{n} = u.{n}' for n in names)} FROM {tmp} AS u WHERE t.{pk} = u.{pk}")
+        cur.execute(f"DROP TABLE {tmp}")
 
 
 def _insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -30,7 +30,7 @@ from survey.ingest.plan import (
     needs_work,
     refs_from_paths,
 )
-from survey.ingest.writer import BatchWriter
+from survey.ingest.writer import BatchWriter, commits_without_waiting
 from survey.models import FileProblem, Frame, IngestRun, NightFolder
 from survey.runlog import HOST, ResourceMeter, mark_interrupted_runs, run_log_file
 
@@ -104,7 +104,8 @@ def run_ingest(opts: IngestOptions, *, on_plan: Callable[[list[FolderPlan]], boo
         try:
             if not opts.dry_run:
                 warm = warm_pool(opts.executor, opts.workers or settings.GWPORTAL["INGEST_WORKERS"], parallel=opts.parallel)
-            return _run(run, opts, str(log_path), on_plan, warm)
+            with commits_without_waiting():
+                return _run(run, opts, str(log_path), on_plan, warm)
         except BaseException as exc:
             log.exception("ingest run %s aborted", run.id)
             IngestRun.objects.filter(pk=run.pk).update(

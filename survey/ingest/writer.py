@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -170,8 +171,6 @@ class BatchWriter:
         layouts = self.resolver.layout_ids({d: text for r in results for d, text in r.layouts.items()})
         crash_point("batch_begin")
         with transaction.atomic():
-            if self.vendor == "postgresql":
-                _commit_without_waiting()
             if replace_folder:
                 self._delete_folder(folder_id)
                 existing = {}
@@ -313,17 +312,30 @@ class BatchWriter:
         )
 
 
-def _commit_without_waiting() -> None:
-    """The current transaction's commit returns before its WAL reaches the disk (``synchronous_commit``).
+@contextmanager
+def commits_without_waiting() -> Iterator[None]:
+    """PostgreSQL: within this block, this session's commits return before their WAL reaches the disk.
 
-    Each batch commit otherwise waits for a flush of ~15 MB of WAL, during which nothing is written.
-    It is safe here: PostgreSQL stays consistent, and a server crash can only lose the last few
-    hundred milliseconds of commits, in commit order - the same state as an ingest killed at that
-    moment, which the next run completes (tests/reliability kill runs at every step). ``SET LOCAL``:
-    the rest of the session (run records, the monitor's lease) keeps the server's setting.
+    Each batch commit otherwise waits for a flush of ~15 MB of WAL, during which nothing is written,
+    and each statistics, folder and snapshot commit after it for ~10-40 ms. It is safe here:
+    PostgreSQL stays consistent, and a server crash can only lose the last few hundred milliseconds
+    of commits, in commit order - the same state as an ingest killed at that moment, which the next
+    run completes (tests/reliability kill runs at every step). The session's setting is restored
+    after the block (the monitor's lease and everything else keep the server's setting).
     """
+    if connection.vendor != "postgresql":
+        yield
+        return
     with connection.cursor() as cur:
-        cur.execute("SET LOCAL synchronous_commit = off")
+        cur.execute("SET synchronous_commit = off")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cur:
+                cur.execute("RESET synchronous_commit")
+        except DatabaseError:  # a broken connection: the next one starts with the server's setting
+            log.debug("could not reset synchronous_commit", exc_info=True)
 
 
 def _prefer_lz4() -> None:
