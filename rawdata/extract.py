@@ -489,9 +489,10 @@ _layout_text: dict[str, str] = {}  # digest -> JSON of a layout's cards, for thi
 def _layout_digest(layout: Layout) -> str:
     """The stored identity of a layout's shared cards: a digest of their JSON (once per layout).
 
-    A digest, not a number: reader processes find layouts independently, and the same cards must be
-    stored once whichever process met them first."""
-    text = header_to_json(layout.base, checked=True)
+    A digest, not a number: reader processes (and runs) find layouts independently, and the same
+    cards must be stored once whichever process met them first. The changed cards are None in them,
+    so that a layout does not depend on which of its headers it was learnt from."""
+    text = header_to_json(layout.shared(), checked=True)
     digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
     if len(_layout_text) > 4096:
         _layout_text.clear()

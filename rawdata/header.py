@@ -454,6 +454,12 @@ class Layout:
         """The whole header from its changes (inverse of :meth:`changes`)."""
         return merge_cards(self.base, changes)
 
+    def shared(self) -> dict[str, Any]:
+        """``base`` with None for every changed card: what a header's changes are merged into, the
+        same for every header of the layout (and so, for storage, the same from run to run)."""
+        changed = set(self.changed)
+        return {k: (None if k in changed else v) for k, v in self.base.items()}
+
 
 def merge_cards(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``changes`` applied: a header stored as a layout and its changed cards.

@@ -270,3 +270,24 @@ def test_headers_are_stored_by_layout_and_read_back_whole(sample_root, ingest, r
     # frames per folder from mixed units and writers make most cards vary (bench data: ~14 %).
     own = sum(len(json.dumps(h.cards)) for h in with_layout)
     assert own < 0.75 * sum(len(json.dumps(h.full_cards)) for h in with_layout)
+
+
+def test_a_layout_is_stored_once_across_runs(sample_root, ingest):
+    """A later run that reads new frames of known layouts stores no new layout: what a layout stores
+    does not depend on which of its headers (or which run, or reader process) it was learnt from."""
+    from survey.models import FrameHeader, HeaderLayout
+
+    folder = sample_root / "7DT01" / "2025-07-01_gain2750"
+    moved = sample_root.parent / "held-back"
+    moved.mkdir()
+    held = sorted(folder.glob("*.fits"))[-6:]
+    for path in held:
+        path.rename(moved / path.name)
+    assert ingest(sample_root).code == 0
+    layouts = set(HeaderLayout.objects.values_list("digest", flat=True))
+    for path in held:
+        (moved / path.name).rename(path)
+    assert ingest(sample_root).code == 0
+    new = FrameHeader.objects.filter(frame__path__in=[str(p) for p in held])
+    assert new.count() == len(held) and new.exclude(layout=None).exists()
+    assert set(HeaderLayout.objects.values_list("digest", flat=True)) == layouts

@@ -41,6 +41,7 @@ def check_warm(blob: bytes, name: str) -> H.Header | None:
         assert typed(got.cards) == typed(ref), name
         if got.layout is not None:  # stored as the layout's cards plus its changes, it reads back the same
             assert typed(got.layout.merge(got.layout.changes(got.cards))) == typed(ref), name
+            assert typed(H.merge_cards(got.layout.shared(), got.layout.changes(got.cards))) == typed(ref), name
             assert set(got.layout.changed) <= set(got.cards)
         return got
     with pytest.raises(HeaderError) as info:
