@@ -122,6 +122,7 @@ class BatchWriter:
         self.run_id = run_id
         self.resolver = Resolver()
         self.vendor = connection.vendor
+        self._copy_types: dict[tuple[str, tuple[str, ...]], list[str] | None] = {}
         if self.vendor == "sqlite":
             # A bulk load touches 15 frame indexes: SQLite's default 2 MB page cache makes every
             # batch re-read index pages through the OS. Per connection, memory only, not persistent.
@@ -226,7 +227,7 @@ class BatchWriter:
         """Full survey_frame rows in ALL_COLUMNS order, ready for the driver (psycopg's COPY adapts
         every value itself; sqlite3 needs the dates as Django's text)."""
         run_id = self.run_id
-        adapt = _sqlite_date_adapter() if self.vendor != "postgresql" else _as_is
+        adapt = _sqlite_date_adapter() if self.vendor != "postgresql" else _aware
         now = adapt(now)
         return [
             (frame_id, *_pick_plain(record.row), *[adapt(record.row[i]) for i in _DATE_INDEXES], unit_id,
@@ -256,13 +257,39 @@ class BatchWriter:
         cols = ", ".join(columns)
         if self.vendor == "postgresql":
             raw = connection.connection  # psycopg 3 connection inside Django's transaction
-            with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            types = self._binary_types(table, columns)
+            binary = " (FORMAT BINARY)" if types else ""
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN{binary}") as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             return
         marks = ", ".join(["?"] * len(columns))
         raw = connection.connection  # the sqlite3 connection inside Django's transaction: no %s rewriting
         raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+
+    def _binary_types(self, table: str, columns: list[str]) -> list[str] | None:
+        """Types for a binary COPY of these columns, or None if one has a type not sent that way.
+
+        Binary, because the text format costs both sides: psycopg formats every number and
+        timestamp as text and the server parses it back (-25 us per frame of ~150, client and
+        server, bench/bench_stages.py). Strings go as ``text``, whose binary form is the bytes, as
+        is ``varchar``'s and ``json``'s (the header, already JSON text); the server still checks
+        lengths and JSON.
+        """
+        key = (table, tuple(columns))
+        if key not in self._copy_types:
+            with connection.connection.cursor() as cur:
+                cur.execute(
+                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+                    " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                    [table],
+                )
+                found = dict(cur.fetchall())
+            types = [_BINARY_COPY_TYPES.get(found.get(c, "")) for c in columns]
+            self._copy_types[key] = None if None in types else types  # type: ignore[assignment]
+        return self._copy_types[key]
 
     def _resolve_problems(self, folder_id: int, paths: list[str], problems: Sequence[Problem], now: datetime) -> None:
         """A file now catalogued cleanly closes its old problem.
@@ -351,7 +378,18 @@ def _prefer_lz4() -> None:
         log.info("lz4 TOAST compression not available (%s); using the server default", exc)
 
 
-def _as_is(value: Any) -> Any:
+# PostgreSQL column type -> the type a binary COPY sends the Python value as (see _binary_types).
+_BINARY_COPY_TYPES = {
+    "bigint": "int8", "integer": "int4", "smallint": "int2", "boolean": "bool", "double precision": "float8",
+    "real": "float4", "date": "date", "timestamp with time zone": "timestamptz",
+    "character varying": "text", "character": "text", "text": "text", "json": "text",
+}
+
+
+def _aware(value: Any) -> Any:
+    """A datetime for a binary ``timestamptz``: naive ones are UTC (as every time in the readers is)."""
+    if type(value) is datetime and value.tzinfo is None:
+        return value.replace(tzinfo=dt_timezone.utc)
     return value
 
 

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -291,3 +291,30 @@ def test_a_layout_is_stored_once_across_runs(sample_root, ingest):
     new = FrameHeader.objects.filter(frame__path__in=[str(p) for p in held])
     assert new.count() == len(held) and new.exclude(layout=None).exists()
     assert set(HeaderLayout.objects.values_list("digest", flat=True)) == layouts
+
+
+def test_naive_times_from_a_reader_are_stored_as_utc(sample_root, ingest, monkeypatch):
+    """Times reach the writer aware (UTC); a naive one (a reader bug, an old worker) is stored as UTC,
+    not refused by PostgreSQL's binary COPY and not shifted by SQLite's adaptation."""
+    from datetime import timezone as tz
+
+    from rawdata import extract
+    from rawdata.header import read_header
+
+    real = extract.promote
+
+    def naive(cards):
+        out = real(cards)
+        if out["date_obs"] is not None:
+            out["date_obs"] = out["date_obs"].replace(tzinfo=None)
+        return out
+
+    monkeypatch.setattr(extract, "promote", naive)
+    assert ingest(sample_root, "--no-parallel").code == 0
+    frames = list(Frame.objects.exclude(date_obs=None).order_by("id")[:30])
+    assert frames
+    for frame in frames:
+        header = read_header(frame.path).cards
+        if "DATE-OBS" in header:
+            expected = datetime.fromisoformat(header["DATE-OBS"]).replace(tzinfo=tz.utc)
+            assert frame.date_obs == expected, frame.path
