@@ -412,6 +412,10 @@ def build_record(
         exptime, mjd, ra, dec, obj_ra, obj_dec, meta["airmass"], ccd_temp, meta.get("seeing"),
         meta.get("sky_brightness"), meta.get("cloud_frac"), meta["humidity"], meta.get("wind_speed"),
     ))
+    gain, binning, naxis1, naxis2, sequence, warnings = _fit_ints((
+        int(round(gain)) if isinstance(gain, (int, float)) and math.isfinite(gain) else None,
+        binning, meta["naxis1"], meta["naxis2"], parsed.sequence if parsed else None,
+    ))
     tile_name = cls.target_name if cls.target_kind == "tile" else None
     target = None
     if cls.target_kind in _TARGET_KINDS and cls.target_name:
@@ -434,7 +438,7 @@ def build_record(
         exptime,
         date_obs,
         mjd,
-        int(round(gain)) if isinstance(gain, (int, float)) and math.isfinite(gain) else None,
+        gain,
         binning,
         ccd_temp,
         str(meta["cam_id"] or meta["instrume"] or "")[:64],
@@ -443,14 +447,14 @@ def build_record(
         obj_ra,
         obj_dec,
         airmass,
-        meta["naxis1"],
-        meta["naxis2"],
+        naxis1,
+        naxis2,
         str(meta["image_id"] or "")[:64],
         bool(cls.target_kind == "too" or ctx.folder.is_too or meta["is_too"]),
         bool(cls.is_shift),
         meta["software"] or "",
         parsed.family if parsed else "",
-        parsed.sequence if parsed else None,
+        sequence,
         str(note)[:255] if note not in (None, "None") else "",
         seeing,
         sky,
@@ -479,6 +483,7 @@ def build_record(
         header_json=header_json,
         target=target,
         tile=tile_name,
+        warnings=warnings,
         layout=digest,
     )
 
@@ -509,6 +514,27 @@ def _finite(value: Any) -> float | int | None:
     except OverflowError:
         pass
     return None
+
+
+# Integer columns a reader fills, with their database type's range: a header value beyond it (GAIN
+# = 1E12, NAXIS1 = 99999999999) is a bad value, never a failed batch (nor, in PostgreSQL's binary
+# COPY, a silently wrapped number).
+_INT2, _INT4 = (-(2**15), 2**15 - 1), (-(2**31), 2**31 - 1)
+_INT_COLUMNS = (("GAIN", _INT4), ("XBINNING", _INT2), ("NAXIS1", _INT4), ("NAXIS2", _INT4), ("sequence", _INT4))
+
+
+def _fit_ints(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values`` (gain, binning, naxis1, naxis2, sequence) with those out of their column's range as
+    None, and the list of ('bad_value', why) warnings for them, last."""
+    warnings: list[tuple[str, str]] = []
+    if all(v is None or -32768 <= v <= 32767 for v in values):  # the common case
+        return (*values, warnings)
+    out = list(values)
+    for i, (value, (name, (lo, hi))) in enumerate(zip(values, _INT_COLUMNS)):
+        if value is not None and not lo <= value <= hi:
+            out[i] = None
+            warnings.append(("bad_value", f"{name}: {value} is out of the catalogue's range {lo}..{hi}"))
+    return (*out, warnings)
 
 
 _NUMBER_TYPES = frozenset({float, int, type(None)})

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from survey.api.filters import KIND_TO_TARGET_TYPE
 from survey.api.sky import FIELD_AREA_SQ_DEG, icrs_to_galactic
-from survey.models import FileProblem, Frame, IngestRun, Night, NightFolder, NightUnitStats, Target, Tile
+from survey.models import FileProblem, Frame, FrameHeader, IngestRun, Night, NightFolder, NightUnitStats, Target, Tile
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -196,7 +196,7 @@ class FrameDetailSerializer(FrameSerializer):
     def get_header(self, obj) -> dict | None:
         try:
             return obj.header.full_cards
-        except Frame.header.RelatedObjectDoesNotExist:
+        except FrameHeader.DoesNotExist:  # none stored (RelatedObjectDoesNotExist), or its layout is gone
             return None
 
 

@@ -66,7 +66,7 @@ class Resolver:
 
     def layout_ids(self, layouts: dict[str, str]) -> dict[str, int]:
         """Ids of header layouts (digest -> cards JSON), storing the new ones as they are."""
-        missing = [d for d in layouts if d not in self.layouts]
+        missing = sorted(d for d in layouts if d not in self.layouts)  # one lock order for concurrent writers
         if missing:
             table = HeaderLayout._meta.db_table
             with connection.cursor() as cur:
@@ -354,15 +354,18 @@ def commits_without_waiting() -> Iterator[None]:
         yield
         return
     with connection.cursor() as cur:
+        cur.execute("SHOW synchronous_commit")
+        before = cur.fetchone()[0]
         cur.execute("SET synchronous_commit = off")
     try:
         yield
     finally:
         try:
             with connection.cursor() as cur:
-                cur.execute("RESET synchronous_commit")
-        except DatabaseError:  # a broken connection: the next one starts with the server's setting
-            log.debug("could not reset synchronous_commit", exc_info=True)
+                cur.execute("SELECT set_config('synchronous_commit', %s, false)", [before])
+        except DatabaseError:  # the connection is not usable: drop it, a new one has the server's setting
+            log.warning("could not restore synchronous_commit; closing the connection", exc_info=True)
+            connection.close()
 
 
 def _prefer_lz4() -> None:

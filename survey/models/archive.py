@@ -1,6 +1,7 @@
 """Units, nights, night folders and frames: the catalogue of raw files."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import models
@@ -8,6 +9,8 @@ from django.db.models import Q
 
 from rawdata.header import merge_cards
 from survey.models.fields import HeaderJSONField
+
+log = logging.getLogger(__name__)
 
 
 class Unit(models.Model):
@@ -220,7 +223,17 @@ class FrameHeader(models.Model):
 
     @property
     def full_cards(self) -> dict[str, Any]:
-        """Every card of the header, in file order."""
+        """Every card of the header, in file order.
+
+        A layout row gone missing (a partial restore, a manual delete) makes the header unavailable
+        (``FrameHeader.DoesNotExist``, as for a frame without one), never a header shown in part."""
         if self.layout_id is None:
             return self.cards
-        return merge_cards(self.layout.cards, self.cards)
+        try:
+            layout = self.layout  # (None when select_related found no row: there is no constraint)
+        except HeaderLayout.DoesNotExist:
+            layout = None
+        if layout is None:
+            log.error("frame %s: header layout %s is missing; its header cannot be shown", self.frame_id, self.layout_id)
+            raise FrameHeader.DoesNotExist(f"the header layout of frame {self.frame_id} is missing")
+        return merge_cards(layout.cards, self.cards)

@@ -318,3 +318,25 @@ def test_naive_times_from_a_reader_are_stored_as_utc(sample_root, ingest, monkey
         if "DATE-OBS" in header:
             expected = datetime.fromisoformat(header["DATE-OBS"]).replace(tzinfo=tz.utc)
             assert frame.date_obs == expected, frame.path
+
+
+def test_a_missing_layout_makes_the_header_unavailable_not_partial(sample_root, ingest, admin_client):
+    """A layout row gone (a partial restore): the frame page and the API say the header is not
+    available instead of showing the frame's changed cards as if they were its header."""
+    from django.db.models import ProtectedError
+    from django.urls import reverse
+
+    from survey.models import FrameHeader, HeaderLayout
+
+    assert ingest(sample_root).code == 0
+    stored = FrameHeader.objects.exclude(layout=None).select_related("frame").first()
+    with pytest.raises(ProtectedError):  # the ORM refuses; a restore that skips the table does not ask
+        HeaderLayout.objects.filter(pk=stored.layout_id).delete()
+    HeaderLayout.objects.filter(pk=stored.layout_id)._raw_delete(using="default")
+    stored = FrameHeader.objects.get(pk=stored.pk)
+    with pytest.raises(FrameHeader.DoesNotExist):
+        stored.full_cards
+    page = admin_client.get(reverse("frame-detail", args=[stored.frame_id]))
+    assert page.status_code == 200 and page.context["has_header"] is False
+    detail = admin_client.get(reverse("api-frame-detail", args=[stored.frame_id]))
+    assert detail.status_code == 200 and detail.json()["header"] is None

@@ -70,3 +70,31 @@ def test_damaged_frames_cost_only_themselves(sample_root, manifest, tmp_path, se
     assert "nothing" not in outcomes.values()
     healthy = [str(p) for p in frames if p not in victims]
     assert all(outcomes[p] == "frame" for p in healthy), "a damaged file cost a healthy one"
+
+
+def _set_card(path: Path, key: str, field: str) -> None:
+    """Rewrite the value of ``key``'s card in place (80-character cards, the header's length unchanged)."""
+    data = bytearray(path.read_bytes())
+    head = data[: data.find(b"END" + b" " * 77) + 80]
+    for at in range(0, len(head), 80):
+        if head[at : at + 8] == key.ljust(8).encode():
+            data[at : at + 80] = f"{key:<8}= {field:>20}".ljust(80).encode()
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError(f"{path} has no {key} card")
+
+
+def test_numbers_beyond_a_column_are_bad_values_not_failures(sample_root, tmp_path, settings):
+    """GAIN = 99999999999 or XBINNING = 70000 in a header: the frame is catalogued with those columns
+    empty, and the batch it is written in (the rest of the archive) is not lost, on either database."""
+    settings.GWPORTAL = {**settings.GWPORTAL, "LOG_DIR": str(tmp_path / "logs")}
+    frames = sorted(p for p in sample_root.rglob("*.fits") if b"XBINNING=" in p.read_bytes()[:20000])
+    odd = frames[len(frames) // 2]
+    _set_card(odd, "GAIN", "99999999999")
+    _set_card(odd, "XBINNING", "70000")
+    run = run_command("ingest_all_nights", "--data-root", str(sample_root), "--auto-confirm", "--settle-seconds", "0")
+    assert run.code in (0, 1), run.err[-2000:]
+    frame = Frame.objects.get(path=str(odd))
+    assert frame.gain is None and frame.binning is None and frame.naxis1 is not None
+    others = Frame.objects.exclude(path=str(odd))
+    assert others.count() > 100 and others.exclude(gain=None).exists()
