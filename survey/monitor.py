@@ -344,6 +344,12 @@ class _Folder:
     is_new: bool = False
 
 
+# A folder whose quiet period ends within this is quiet. The change time is stored with microseconds
+# (file times have nanoseconds) and the monitor sleeps exactly until the quiet period ends: rounded
+# up on storage, the next cycle would find it "0 s to go" and wait another whole interval.
+QUIET_SLACK_S = 0.01
+
+
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=dt_timezone.utc)
 
@@ -527,7 +533,7 @@ def _gate(pending: list[_Folder], opts: MonitorOptions, result: CycleResult, t_n
             log.info("%s: %s", _short(path, root), f.update["state_detail"])
             ready.append(f)
             continue
-        if left > 0:
+        if left > QUIET_SLACK_S:
             why = f"quiet period: last change {t_now - f.changed_at:.0f} s ago, {left:.0f} s to go"
             ready_at = t_now + left
         elif f.listing.temporaries:

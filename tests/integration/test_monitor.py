@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -426,6 +427,24 @@ def test_loop_sleeps_by_the_interval_rule(sample_root, log_dir):
     assert state.last_cycle["n_ingested"] == 0 and state.last_cycle["folders_seen"] == NightFolder.objects.count()
     text = (log_dir / "monitor.log").read_text()
     assert "next check in 8 h 00 min" in text and "ingesting" in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fraction_ns, start_us", [(731_482_525, 11_379), (892_842_619, 24_194), (500_000_000, 5_000)])
+def test_quiet_period_ends_when_due_whatever_the_rounding(sample_root, log_dir, fraction_ns, start_us):
+    """File times have nanoseconds, the stored change time and the clock microseconds: a folder whose
+    quiet period ends exactly when the monitor wakes is ingested then, not one interval later with
+    "0 s to go" (the first two cases round that way: ~3 % of real start times did, a flaky test)."""
+    base_s = 1_790_000_000  # 2026-09-21, in the past: no file counts as still being written
+    t_ns = base_s * 10**9 + fraction_ns
+    for p in [sample_root, *sample_root.rglob("*")]:
+        os.utime(p, ns=(t_ns, t_ns))
+    start = datetime.fromtimestamp(base_s, dt_timezone.utc) + timedelta(microseconds=fraction_ns // 1000 + start_us)
+    clock = FakeClock(start)
+    o = opts(sample_root, quiet_s=120.0, smart_interval=True, interval_s=8 * 3600.0, min_interval_s=60.0, max_interval_s=1800.0)
+    assert run_monitor(o, threading.Event(), clock, max_cycles=2) == EXIT_OK
+    assert clock.sleeps[0] < 120.0 and IngestRun.objects.count() == 1  # ingested in cycle 2
+    assert set(NightFolder.objects.values_list("state", flat=True)) == {S.INGESTED}
 
 
 @pytest.mark.django_db
