@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Bumped when the message layout changes incompatibly; both sides check it.
-SCHEMA = 1
+SCHEMA = 2  # 2: frames carry their header layout (FrameRecord.layout, ChunkResult.layouts)
 
 #: The only classes a message may construct.
 ALLOWED: dict[str, type] = {
