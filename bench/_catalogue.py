@@ -137,9 +137,9 @@ def insert_rows(connection, table: str, columns: list[str], rows: list[tuple]) -
         return
     cols = ", ".join(columns)
     if connection.vendor == "postgresql":
-        with connection.connection.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        from survey.copyrows import copy_rows
+
+        copy_rows(table, columns, rows)
         return
     adapt = connection.ops.adapt_datetimefield_value
     fixed = [tuple(adapt(v) if isinstance(v, datetime) else v for v in row) for row in rows]

@@ -527,7 +527,8 @@ def _fit_ints(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """``values`` (gain, binning, naxis1, naxis2, sequence) with those out of their column's range as
     None, and the list of ('bad_value', why) warnings for them, last."""
     warnings: list[tuple[str, str]] = []
-    if all(v is None or -32768 <= v <= 32767 for v in values):  # the common case
+    lo, hi = _INT2  # the narrowest range: within it, every column's (the common case, one pass)
+    if all(v is None or lo <= v <= hi for v in values):
         return (*values, warnings)
     out = list(values)
     for i, (value, (name, (lo, hi))) in enumerate(zip(values, _INT_COLUMNS)):

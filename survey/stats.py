@@ -13,8 +13,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 
-from survey.models import FileProblem, Frame, NightFolder, NightUnitStats, Target, Tile, TileFilterProgress
 from survey.conditions import compute_conditions
+from survey.copyrows import copy_rows
+from survey.models import FileProblem, Frame, NightFolder, NightUnitStats, Target, Tile, TileFilterProgress
 
 # Ids per aggregate query: `IN (...)` of up to 2,000 ids is one index range scan per id for either
 # database (SQLite allows 32,766 parameters); fewer, larger queries cost less per id.
@@ -73,9 +74,7 @@ def _update_from_copy(meta: Any, cols: Sequence[models.Field], params: list[list
     tmp = qn(f"_update_{meta.db_table}")
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"CREATE TEMPORARY TABLE {tmp} AS SELECT {', '.join(names)}, {pk} FROM {table} WITH NO DATA")
-        with connection.connection.cursor() as raw, raw.copy(f"COPY {tmp} ({', '.join(names)}, {pk}) FROM STDIN") as copy:
-            for row in params:
-                copy.write_row(row)
+        copy_rows(tmp, [*names, pk], params)
         cur.execute(f"UPDATE {table} AS t SET {', '.join(f'{n} = u.{n}' for n in names)} FROM {tmp} AS u WHERE t.{pk} = u.{pk}")
         cur.execute(f"DROP TABLE {tmp}")
 
@@ -92,11 +91,7 @@ def _insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterabl
     if not params:
         return
     if connection.vendor == "postgresql":  # COPY: a pipelined executemany costs the server a statement per row
-        connection.ensure_connection()
-        raw = connection.connection  # the psycopg connection, inside Django's transaction
-        with raw.cursor() as cur, cur.copy(f"COPY {qn(meta.db_table)} ({', '.join(qn(c.column) for c in cols)}) FROM STDIN") as copy:
-            for row in params:
-                copy.write_row(row)
+        copy_rows(qn(meta.db_table), [qn(c.column) for c in cols], params)
         return
     with connection.cursor() as cur:
         cur.executemany(sql, params)

@@ -21,6 +21,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.utils import timezone
 
 from rawdata.extract import COLUMN, ChunkResult, FrameRecord, Problem
+from survey.copyrows import copy_rows
 from survey.models import FileProblem, Frame, FrameHeader, HeaderLayout, Night, Target, Tile
 from rawdata.tiles import tile_by_name
 from survey.faults import crash_point
@@ -131,8 +132,6 @@ class BatchWriter:
                 # Checkpoint the WAL every ~40 MB instead of every 4 MB: index pages rewritten by
                 # consecutive batches are then copied to the database once, not once per batch.
                 cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
-        elif self.vendor == "postgresql":
-            _prefer_lz4()
 
     # -- ids -----------------------------------------------------------------------------------
     def _reserve_ids(self, n: int) -> list[int]:
@@ -254,17 +253,10 @@ class BatchWriter:
     def _insert(self, table: str, columns: list[str], rows: list[list[Any]] | list[tuple]) -> None:
         if not rows:
             return
-        cols = ", ".join(columns)
         if self.vendor == "postgresql":
-            raw = connection.connection  # psycopg 3 connection inside Django's transaction
-            types = self._binary_types(table, columns)
-            binary = " (FORMAT BINARY)" if types else ""
-            with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN{binary}") as copy:
-                if types:
-                    copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+            copy_rows(table, columns, rows, types=self._binary_types(table, columns))
             return
+        cols = ", ".join(columns)
         marks = ", ".join(["?"] * len(columns))
         raw = connection.connection  # the sqlite3 connection inside Django's transaction: no %s rewriting
         raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
@@ -366,19 +358,6 @@ def commits_without_waiting() -> Iterator[None]:
         except DatabaseError:  # the connection is not usable: drop it, a new one has the server's setting
             log.warning("could not restore synchronous_commit; closing the connection", exc_info=True)
             connection.close()
-
-
-def _prefer_lz4() -> None:
-    """Compress this session's new TOASTed values (the ~8 KB jsonb headers) with lz4, not pglz.
-
-    pglz costs the server ~60 us per header, lz4 ~10 us (bench/bench_ingest.py); the stored
-    values read back the same. Session-only; a server built without lz4 keeps its default.
-    """
-    try:
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SET default_toast_compression = 'lz4'")
-    except DatabaseError as exc:  # built without lz4 (or an old server): pglz, slower but the same data
-        log.info("lz4 TOAST compression not available (%s); using the server default", exc)
 
 
 # PostgreSQL column type -> the type a binary COPY sends the Python value as (see _binary_types).
