@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -44,6 +44,46 @@ def summarise(values: list[float]) -> dict[str, float | int] | None:
     }
 
 
+class ConditionsTally:
+    """The conditions JSON of (night, unit) pairs, from their catalogued science frames fed one by one.
+
+    Fed by :func:`compute_conditions` and by the statistics refresh (survey.stats), which reads each
+    touched night's frames once for all its figures."""
+
+    __slots__ = ("values", "counts", "tiles")
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[int, int], list[list[float]]] = {}
+        self.counts: dict[tuple[int, int], list[int]] = {}
+        self.tiles: dict[int, set[int]] = defaultdict(set)
+
+    def add(self, night_id: int, unit_id: int, tile_id: int | None, warning: bool, measures: Sequence[float | None]) -> None:
+        """One catalogued science frame; ``measures`` in :data:`MEASURES` order."""
+        key = (night_id, unit_id)
+        count = self.counts.get(key)
+        if count is None:
+            count = self.counts[key] = [0, 0]
+            self.values[key] = [[] for _ in MEASURES]
+        count[0] += 1
+        count[1] += bool(warning)
+        if tile_id is not None:
+            self.tiles[night_id].add(tile_id)
+        for bucket, val in zip(self.values[key], measures):
+            if val is not None:
+                bucket.append(val)
+
+    def docs(self) -> dict[tuple[int, int], dict[str, Any]]:
+        out: dict[tuple[int, int], dict[str, Any]] = {}
+        for key, (n, warnings) in self.counts.items():
+            doc: dict[str, Any] = {"n_frames": n, "pointing_warnings": warnings, "night_tiles": len(self.tiles[key[0]])}
+            for col, vals in zip(MEASURES, self.values[key]):
+                summary = summarise(vals)
+                if summary is not None:
+                    doc[col] = summary
+            out[key] = doc
+        return out
+
+
 def compute_conditions(night_ids: Iterable[int]) -> dict[tuple[int, int], dict[str, Any]]:
     """Conditions JSON for every (night_id, unit_id) with catalogued science frames on the given nights.
 
@@ -53,32 +93,14 @@ def compute_conditions(night_ids: Iterable[int]) -> dict[tuple[int, int], dict[s
     """
     out: dict[tuple[int, int], dict[str, Any]] = {}
     ids = sorted(set(night_ids))
-    cols = list(MEASURES)
     for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        values: dict[tuple[int, int], dict[str, list[float]]] = defaultdict(lambda: {c: [] for c in cols})
-        counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-        tiles: dict[int, set[int]] = defaultdict(set)
-        rows = Frame.objects.filter(SCIENCE, night_id__in=part).values_list(
-            "night_id", "unit_id", "tile_id", "pointing_warning", *cols
+        tally = ConditionsTally()
+        rows = Frame.objects.filter(SCIENCE, night_id__in=ids[start : start + CHUNK]).values_list(
+            "night_id", "unit_id", "tile_id", "pointing_warning", *MEASURES
         )
         for night_id, unit_id, tile_id, warn, *vals in rows.iterator(chunk_size=5000):
-            key = (night_id, unit_id)
-            counts[key][0] += 1
-            counts[key][1] += bool(warn)
-            if tile_id is not None:
-                tiles[night_id].add(tile_id)
-            bucket = values[key]
-            for col, val in zip(cols, vals):
-                if val is not None:
-                    bucket[col].append(val)
-        for key, (n, warnings) in counts.items():
-            doc: dict[str, Any] = {"n_frames": n, "pointing_warnings": warnings, "night_tiles": len(tiles[key[0]])}
-            for col in cols:
-                summary = summarise(values[key][col])
-                if summary is not None:
-                    doc[col] = summary
-            out[key] = doc
+            tally.add(night_id, unit_id, tile_id, warn, vals)
+        out.update(tally.docs())
     return out
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date
+from math import fsum
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 
-from survey.conditions import compute_conditions
+from survey.conditions import MEASURES, ConditionsTally
 from survey.copyrows import copy_rows
-from survey.models import FileProblem, Frame, NightFolder, NightUnitStats, Target, Tile, TileFilterProgress
+from survey.models import FileProblem, Frame, Night, NightFolder, NightUnitStats, Target, Tile, TileFilterProgress
 
 # Ids per aggregate query: `IN (...)` of up to 2,000 ids is one index range scan per id for either
 # database (SQLite allows 32,766 parameters); fewer, larger queries cost less per id.
@@ -103,43 +105,63 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
         yield ids[start : start + CHUNK]
 
 
+# One pass over the touched nights' frames gives every NightUnitStats figure (five GROUP BY queries and
+# a sixth pass for the conditions cost twice as much, mostly in reading the same rows again).
+_NIGHT_COLUMNS = ("night_id", "unit_id", "image_type", "filter", "excluded_by", "present", "file_size", "exptime",
+                  "tile_id", "pointing_warning", *MEASURES)
+
+
 def refresh_night_unit_stats(night_ids: Iterable[int]) -> int:
     """Recompute NightUnitStats rows for the given nights (all units); returns rows written."""
     written = 0
     for part in _chunks(night_ids):
-        rows: dict[tuple[int, int], dict] = defaultdict(lambda: {"by_filter": {}})
-        frames = Frame.objects.filter(night_id__in=part)
-        for r in frames.filter(CATALOGUED).values("night_id", "unit_id", "image_type").annotate(
-            n=Count("id"), size=Sum("file_size"), exp=Sum("exptime")
+        rows: dict[tuple[int, int], dict[str, Any]] = {}
+        science_tiles: dict[tuple[int, int], set[int]] = defaultdict(set)
+        by_filter: dict[tuple[int, int, str, str], list[float | None]] = defaultdict(list)  # catalogued exposure times
+        science_times: dict[tuple[int, int], list[float | None]] = defaultdict(list)
+        conditions = ConditionsTally()
+        frames = Frame.objects.filter(night_id__in=part).order_by().values_list(*_NIGHT_COLUMNS)
+        for night_id, unit_id, image_type, filt, excluded_by, present, size, exptime, tile_id, warn, *measures in (
+            frames.iterator(chunk_size=5000)
         ):
-            row = rows[(r["night_id"], r["unit_id"])]
-            row[f"n_{r['image_type']}"] = r["n"]
-            row["total_bytes"] = row.get("total_bytes", 0) + (r["size"] or 0)
-            if r["image_type"] == "science":
-                row["science_exptime"] = r["exp"] or 0.0
-        for r in frames.filter(CATALOGUED).values("night_id", "unit_id", "image_type", "filter").annotate(
-            n=Count("id"), exp=Sum("exptime")
-        ):
-            by = rows[(r["night_id"], r["unit_id"])]["by_filter"].setdefault(r["filter"] or "-", {})
-            by[r["image_type"]] = {"n": r["n"], "exptime": round(r["exp"] or 0.0, 3)}
-        for r in frames.values("night_id", "unit_id").annotate(tiles=Count("tile_id", distinct=True, filter=SCIENCE)):
-            if r["tiles"]:
-                rows[(r["night_id"], r["unit_id"])]["n_tiles"] = r["tiles"]
-        for r in frames.exclude(excluded_by="").values("night_id", "unit_id").annotate(n=Count("id")):
-            rows[(r["night_id"], r["unit_id"])]["n_excluded"] = r["n"]
-        for r in frames.filter(present=False).values("night_id", "unit_id").annotate(n=Count("id")):
-            rows[(r["night_id"], r["unit_id"])]["n_missing"] = r["n"]
-        for r in (
+            key = (night_id, unit_id)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = {"by_filter": {}, "total_bytes": 0, "n_excluded": 0, "n_missing": 0}
+            if excluded_by:
+                row["n_excluded"] += 1
+            if not present:
+                row["n_missing"] += 1
+            if excluded_by or not present:
+                continue
+            count = f"n_{image_type}"
+            row[count] = row.get(count, 0) + 1
+            row["total_bytes"] += size or 0
+            by_filter[(night_id, unit_id, filt or "-", image_type)].append(exptime)
+            if image_type == "science":
+                science_times[key].append(exptime)
+                if tile_id is not None:
+                    science_tiles[key].add(tile_id)
+                conditions.add(night_id, unit_id, tile_id, warn, measures)
+        for (night_id, unit_id, filt, image_type), times in by_filter.items():
+            exptime = fsum(t for t in times if t is not None)
+            rows[(night_id, unit_id)]["by_filter"].setdefault(filt, {})[image_type] = {"n": len(times), "exptime": round(exptime, 3)}
+        for key, times in science_times.items():
+            rows[key]["science_exptime"] = fsum(t for t in times if t is not None)
+        for key, tiles in science_tiles.items():
+            rows[key]["n_tiles"] = len(tiles)
+        for night_id, unit_id, n in (
             FileProblem.objects.filter(resolved=False, severity="error", folder__night_id__in=part)
             .values("folder__night_id", "folder__unit_id")
             .annotate(n=Count("id"))
+            .values_list("folder__night_id", "folder__unit_id", "n")
         ):
-            rows[(r["folder__night_id"], r["folder__unit_id"])]["n_problems"] = r["n"]
-        for folder in NightFolder.objects.filter(night_id__in=part).values("night_id", "unit_id"):
-            rows[(folder["night_id"], folder["unit_id"])]  # a folder with nothing yet still gets a row
+            rows.setdefault((night_id, unit_id), {"by_filter": {}})["n_problems"] = n
+        for key in NightFolder.objects.filter(night_id__in=part).values_list("night_id", "unit_id"):
+            rows.setdefault(key, {"by_filter": {}})  # a folder with nothing yet still gets a row
         # Night conditions (and the night's pointing warnings and tile count) in the same transaction.
-        for key, conditions in compute_conditions(part).items():
-            rows[key]["conditions"] = conditions
+        for key, doc in conditions.docs().items():
+            rows[key]["conditions"] = doc
         with transaction.atomic():
             NightUnitStats.objects.filter(night_id__in=part).delete()
             NightUnitStats.objects.bulk_create(
@@ -149,42 +171,73 @@ def refresh_night_unit_stats(night_ids: Iterable[int]) -> int:
     return written
 
 
-def _science_totals(fk: str, ids: list[int], *group: str) -> list[dict[str, Any]]:
-    """Per fk (and `group` columns): science frames, exposure, nights, first/last night."""
-    rows = Frame.objects.filter(**{f"{fk}__in": ids}).values(fk, *group).annotate(
+class _Totals:
+    """Catalogued science frames, exposure and nights of one tile, target or tile x filter."""
+
+    __slots__ = ("n", "exptimes", "nights")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.exptimes: list[float] = []
+        self.nights: set[int] = set()
+
+    def add(self, night_id: int, n: int, exptime: float | None) -> None:
+        self.n += n
+        if exptime is not None:
+            self.exptimes.append(exptime)
+        self.nights.add(night_id)
+
+    def figures(self, dates: dict[int, date]) -> tuple[int, float, int, date | None, date | None]:
+        """n_frames, total_exptime, n_nights, first_night, last_night."""
+        days = [dates[n] for n in self.nights]
+        return self.n, fsum(self.exptimes), len(self.nights), min(days, default=None), max(days, default=None)
+
+
+_EMPTY = _Totals()
+
+
+def _science_groups(fk: str, ids: list[int], *keys: str) -> list[tuple[Any, ...]]:
+    """(fk, *keys, night_id, n, exptime) per fk, ``keys`` and night, of catalogued science frames.
+
+    One query at the finest grain the callers need; they sum it up per fk and per fk x filter
+    (three GROUP BY queries over the same frames cost twice as much)."""
+    rows = Frame.objects.filter(**{f"{fk}__in": ids}).order_by().values_list(fk, *keys, "night_id").annotate(
         n=Count("id", filter=SCIENCE), exp=Sum("exptime", filter=SCIENCE),
-        nights=Count("night_id", distinct=True, filter=SCIENCE),
-        first=Min("night__date", filter=SCIENCE), last=Max("night__date", filter=SCIENCE),
     )
-    return [r for r in rows if r["n"]]
+    return [r for r in rows if r[-2]]
+
+
+def _night_dates(night_ids: Iterable[int]) -> dict[int, date]:
+    dates: dict[int, date] = {}
+    for part in _chunks(night_ids):
+        dates.update(Night.objects.filter(id__in=part).values_list("id", "date"))
+    return dates
 
 
 def refresh_tiles(tile_ids: Iterable[int]) -> None:
     """Tile totals and tile x filter progress for the touched tiles."""
     for part in _chunks(tile_ids):
-        totals = {r["tile_id"]: r for r in _science_totals("tile_id", part)}
+        totals: dict[int, _Totals] = defaultdict(_Totals)
+        progress: dict[tuple[int, str], _Totals] = defaultdict(_Totals)
         programs: dict[int, set[str]] = defaultdict(set)
-        for r in Frame.objects.filter(tile_id__in=part).values("tile_id", "program").annotate(n=Count("id", filter=SCIENCE)):
-            if r["n"] and r["program"]:
-                programs[r["tile_id"]].add(r["program"])
-        progress = [
-            (r["tile_id"], r["filter"] or "-", r["n"], r["exp"] or 0.0, r["nights"], r["first"], r["last"])
-            for r in _science_totals("tile_id", part, "filter")
-        ]
+        groups = _science_groups("tile_id", part, "filter", "program")
+        for tile_id, filt, program, night_id, n, exptime in groups:
+            totals[tile_id].add(night_id, n, exptime)
+            progress[(tile_id, filt or "-")].add(night_id, n, exptime)
+            if program:
+                programs[tile_id].add(program)
+        dates = _night_dates(g[3] for g in groups)
         filters: dict[int, int] = defaultdict(int)  # frames without FILTER ("-") are no filter of the tile
-        for p in progress:
-            filters[p[0]] += p[1] != "-"
+        for tile_id, filt in progress:
+            filters[tile_id] += filt != "-"
         rows = []
         for tile_id in part:  # a touched tile that lost all its frames is set back to zero
-            r = totals.get(tile_id, {})
-            rows.append((tile_id, (
-                r.get("n", 0), r.get("exp") or 0.0, r.get("nights", 0), filters.get(tile_id, 0),
-                r.get("first"), r.get("last"), sorted(programs.get(tile_id, ())),
-            )))
+            n, exptime, nights, first, last = totals.get(tile_id, _EMPTY).figures(dates)
+            rows.append((tile_id, (n, exptime, nights, filters.get(tile_id, 0), first, last, sorted(programs.get(tile_id, ())))))
         with transaction.atomic():
             update_by_id(Tile, _TILE_FIELDS, rows)
             TileFilterProgress.objects.filter(tile_id__in=part).delete()
-            _insert_rows(TileFilterProgress, _PROGRESS_FIELDS, progress)
+            _insert_rows(TileFilterProgress, _PROGRESS_FIELDS, [(*key, *t.figures(dates)) for key, t in progress.items()])
 
 
 _TILE_FIELDS = ("n_frames", "total_exptime", "n_nights", "n_filters", "first_night", "last_night", "programs")
@@ -194,18 +247,18 @@ _TARGET_FIELDS = ("n_frames", "total_exptime", "n_nights", "first_night", "last_
 
 def refresh_targets(target_ids: Iterable[int]) -> None:
     for part in _chunks(target_ids):
-        totals = {r["target_id"]: r for r in _science_totals("target_id", part)}
+        totals: dict[int, _Totals] = defaultdict(_Totals)
         filters: dict[int, set[str]] = defaultdict(set)
-        for r in Frame.objects.filter(target_id__in=part).values("target_id", "filter").annotate(n=Count("id", filter=SCIENCE)):
-            if r["n"]:
-                filters[r["target_id"]].add(r["filter"])
-        rows = []
-        for target_id in part:
-            r = totals.get(target_id, {})
-            rows.append((target_id, (
-                r.get("n", 0), r.get("exp") or 0.0, r.get("nights", 0), r.get("first"), r.get("last"),
-                sorted(f for f in filters.get(target_id, ()) if f),
-            )))
+        groups = _science_groups("target_id", part, "filter")
+        for target_id, filt, night_id, n, exptime in groups:
+            totals[target_id].add(night_id, n, exptime)
+            if filt:
+                filters[target_id].add(filt)
+        dates = _night_dates(g[2] for g in groups)
+        rows = [
+            (target_id, (*totals.get(target_id, _EMPTY).figures(dates), sorted(filters.get(target_id, ()))))
+            for target_id in part
+        ]
         with transaction.atomic():
             update_by_id(Target, _TARGET_FIELDS, rows)
 
@@ -230,8 +283,6 @@ def tiles_and_targets_of_folders(folder_ids: Iterable[int]) -> tuple[set[int], s
 
 def refresh_all() -> None:
     """Recompute every cached statistic (after a bulk repair; the ingest refreshes incrementally)."""
-    from survey.models import Night
-
     refresh_night_unit_stats(Night.objects.values_list("id", flat=True))
     # Tiles that still show frames are included: their frames may all be gone since.
     tiles = set(Frame.objects.exclude(tile_id=None).values_list("tile_id", flat=True).distinct())
