@@ -99,12 +99,13 @@ def _insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterabl
         cur.executemany(sql, params)
 
 
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+def _chunks(ids: Iterable[int], size: int = CHUNK) -> Iterable[list[int]]:
     ids = sorted(set(ids))
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
+NIGHT_CHUNK = 200
 # One pass over the touched nights' frames gives every NightUnitStats figure (five GROUP BY queries and
 # a sixth pass for the conditions cost twice as much, mostly in reading the same rows again).
 _NIGHT_COLUMNS = ("night_id", "unit_id", "image_type", "filter", "excluded_by", "present", "file_size", "exptime",
@@ -114,7 +115,8 @@ _NIGHT_COLUMNS = ("night_id", "unit_id", "image_type", "filter", "excluded_by", 
 def refresh_night_unit_stats(night_ids: Iterable[int]) -> int:
     """Recompute NightUnitStats rows for the given nights (all units); returns rows written."""
     written = 0
-    for part in _chunks(night_ids):
+    # Per 200 nights (not CHUNK): the pass keeps each frame's exposure and weather values until the medians.
+    for part in _chunks(night_ids, NIGHT_CHUNK):
         rows: dict[tuple[int, int], dict[str, Any]] = {}
         science_tiles: dict[tuple[int, int], set[int]] = defaultdict(set)
         by_filter: dict[tuple[int, int, str, str], list[float | None]] = defaultdict(list)  # catalogued exposure times
@@ -189,7 +191,7 @@ class _Totals:
 
     def figures(self, dates: dict[int, date]) -> tuple[int, float, int, date | None, date | None]:
         """n_frames, total_exptime, n_nights, first_night, last_night."""
-        days = [dates[n] for n in self.nights]
+        days = [dates[n] for n in self.nights if n in dates]  # (a night row deleted by hand: no date)
         return self.n, fsum(self.exptimes), len(self.nights), min(days, default=None), max(days, default=None)
 
 
