@@ -41,6 +41,11 @@ class Catalogue:
     seconds_rows: float
 
 
+def event_name(folder_no: int) -> str:
+    """The gravitational-wave event whose follow-up frames of folder ``folder_no`` note (500 events)."""
+    return f"{250000 + folder_no % 500:06d}ab"
+
+
 def build_catalogue(root: Path, n_frames: int, *, units: int = 20, per_folder: int = 1000, with_files: bool = True,
                     first_night: date = date(2024, 1, 1), seed: int = 5, progress: bool = True) -> Catalogue:
     """Write `n_frames` frame rows (and, with `with_files`, as many empty files) in folders of `per_folder`."""
@@ -86,7 +91,10 @@ def build_catalogue(root: Path, n_frames: int, *, units: int = 20, per_folder: i
                 filt = FILTERS[(k // 4) % len(FILTERS)] if kind in ("science", "flat") else ""
                 seq = sequence[(obj, filt)] = sequence.get((obj, filt), -1) + 1
                 fname = f"{unit}_{t:%Y%m%d_%H%M%S}_{obj}_{filt or 'm425'}_1x1_{100.0 if kind == 'science' else 0.0:.1f}s_{seq:04d}.fits"
-                specs.append((fname, t, kind, grid, obj, filt))
+                # Frames 0, 100, 200... of a folder (its science ones) note a gravitational-wave event in
+                # OBSNOTE, as ToO follow-ups do: ~0.7 % of the rows with bench_portal's folders of 150.
+                note = f"LVK S{event_name(folder_no)} follow-up" if grid and k % 100 == 0 else ""
+                specs.append((fname, t, kind, grid, obj, filt, note))
             if with_files:
                 os.makedirs(path, exist_ok=True)
                 for fname, *_ in specs:
@@ -108,7 +116,7 @@ def build_catalogue(root: Path, n_frames: int, *, units: int = 20, per_folder: i
                     ingested_fingerprint=listing.fingerprint() if listing else "", ingested_at=now, last_checked_at=now,
                 ))
                 rows = []
-                for fname, t, kind, grid, obj, filt in specs:
+                for fname, t, kind, grid, obj, filt, note in specs:
                     size, mtime = stat[fname]
                     mjd = (t - datetime(1858, 11, 17, tzinfo=timezone.utc)).total_seconds() / 86400
                     ra = grid.ra + rng.gauss(0, 0.01) if grid else rng.uniform(0, 360)
@@ -118,7 +126,7 @@ def build_catalogue(root: Path, n_frames: int, *, units: int = 20, per_folder: i
                         "RIS" if grid else "calibration", tile_ids.get(grid.name) if grid else None, filt,
                         100.0 if kind == "science" else 0.0, t, mjd, 2750, 1, -10.0, "31001", ra, dec,
                         grid.ra if grid else None, grid.dec if grid else None, 1.0 + rng.random(), 9576, 6388,
-                        f"{rng.getrandbits(128):032x}", False, False, "tcspy", "tcspy", int(fname[-9:-5]), "",
+                        f"{rng.getrandbits(128):032x}", False, False, "tcspy", "tcspy", int(fname[-9:-5]), note,
                         round(rng.uniform(1, 3), 2), round(rng.uniform(19, 22), 2), 0.0, 30.0, 2.0,
                         0.01 if grid else None, False, size, mtime, "unknown", True, now, now,
                     ))

@@ -47,13 +47,11 @@ def child(url: str, rows: int, requests: int, workdir: str, reuse: bool = False,
 
     from _catalogue import build_catalogue
     from survey import stats
-    from survey.models import ApiKey, Night, Tile
+    from survey.models import ApiKey, Frame, Night, Tile
 
     settings.DEBUG = False
     t_rows = t_stats = 0.0
     if reuse:  # a database kept by --keep-db: already built, statistics and snapshots included
-        from survey.models import Frame
-
         n_frames = Frame.objects.count()
     else:
         t = time.perf_counter()
@@ -81,6 +79,8 @@ def child(url: str, rows: int, requests: int, workdir: str, reuse: bool = False,
     some = [nights[(len(nights) * k) // 7] for k in range(1, 7)]
     tiles = list(Tile.objects.filter(n_frames__gt=0).order_by("id").values_list("ra", "dec")[:50:10])
     filters = ["m425", "m500", "m600", "r"]
+    notes = Frame.objects.exclude(obsnote="").order_by().values_list("obsnote", flat=True).distinct()[:6]
+    events = [note.split()[1] for note in notes]  # "LVK S250123ab follow-up" -> S250123ab
     pages: dict[str, tuple[Client, list[str]]] = {
         "frame search (default)": (web, ["/frames/", "/frames/?page=2", "/frames/?sort=-date_obs"]),
         "frame search (filters)": (web, [f"/frames/?date_from={d}&date_to={d + timedelta(days=30)}&image_type=science&filter={f}"
@@ -95,7 +95,12 @@ def child(url: str, rows: int, requests: int, workdir: str, reuse: bool = False,
         "/api/frames/raw/ (night)": (api, [f"/api/frames/raw/?page=1&page_size=500&night_date={d}" for d in some]),
         "/api/frames/raw/ (all)": (api, ["/api/frames/raw/?page=1&page_size=500",
                                           "/api/frames/raw/?page=2&page_size=500"]),
+        # An event name in OBSNOTE, any case (the GW follow-up search); bench/_catalogue.py writes them.
+        "/api/frames/raw/ (obsnote)": (api, [f"/api/frames/raw/?page=1&page_size=500&obsnote_contains={e.lower()}"
+                                             for e in events]),
     }
+    if not events:  # a database kept before bench/_catalogue.py wrote notes
+        del pages["/api/frames/raw/ (obsnote)"]
     wanted = [w.strip().lower() for w in only.split(",") if w.strip()]
     if wanted:
         pages = {k: v for k, v in pages.items() if any(w in k.lower() for w in wanted)}

@@ -285,7 +285,7 @@ class FrameFilter(SpatialFilterSet):
     )
     target_name_contains = df.CharFilter(method="filter_target_contains")
     object_name = df.CharFilter(field_name="object", lookup_expr="icontains", help_text="OBJECT contains (any case).")
-    obsnote_contains = df.CharFilter(field_name="obsnote", lookup_expr="icontains", help_text="OBSNOTE contains.")
+    obsnote_contains = df.CharFilter(method="filter_obsnote", help_text="OBSNOTE contains (any case).")
     target_type = df.CharFilter(
         method="filter_target_type",
         help_text="TOO (ToO frames), STD/EXSCI (target kind), or an OBJTYPE programme such as RIS, IMS, WTS.",
@@ -358,6 +358,11 @@ class FrameFilter(SpatialFilterSet):
             Q(target_id__in=Target.objects.filter(name__icontains=value).values("id"))
             | Q(tile_id__in=Tile.objects.filter(name__icontains=value).values("id"))
         )
+
+    def filter_obsnote(self, qs, name, value):
+        # "Not empty" is implied by any match; said explicitly, it lets PostgreSQL use the trigram index
+        # of the frames that have a note (migration 0007), not scan every frame.
+        return qs.filter(obsnote__icontains=value).exclude(obsnote="")
 
     def filter_target_type(self, qs, name, value):
         kind_of = value.strip().lower()

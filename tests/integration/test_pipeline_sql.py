@@ -117,3 +117,23 @@ def test_calibration_views_and_filters(scenario):  # noqa: F811
     assert {r["name"]: r["filter_id"] for r in used} == filters
     units = select("SELECT id, name FROM facility_unit ORDER BY name")
     assert [u["name"] for u in units] == ["7DT01", "7DT02"]
+
+
+def test_obsnote_search_uses_the_trigram_index(scenario):  # noqa: F811
+    """The API's obsnote_contains query has the shape migration 0007's partial index serves."""
+    from django.db import transaction
+
+    from survey.api.filters import FrameFilter
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'frame_obsnote_trgm'")
+        if cur.fetchone() is None:
+            pytest.skip("pg_trgm could not be created here (migration 0007 went on without the index)")
+    qs = FrameFilter({"obsnote_contains": "s251112CM"}, queryset=Frame.objects.all()).qs
+    assert sorted(qs.values_list("id", flat=True)) == sorted(
+        f.id for f in [*scenario["grb_frames"], scenario["others"]["vanished"]]
+    )
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough to scan
+        plan = qs.explain()
+    assert "frame_obsnote_trgm" in plan, plan
