@@ -59,16 +59,21 @@ COMMON = f"""fr.id,
     fr.ingested_at AS created_at,
     fr.updated_at"""
 
-# One table per view: names come from scalar subqueries, computed for the rows a query returns only.
-# With joins here, the pipeline's query (five joins of its own) passes PostgreSQL's join_collapse_limit
-# and is planned in written order: a tile or target search then scans every frame (6 s at 1 M frames).
-JOINS = "FROM survey_frame fr"
-
-CATALOGUED = "fr.excluded_by = '' AND fr.present"
 FILTER_OF_FRAME = f"CASE WHEN fr.filter <> '' THEN {FILTER_ID.format(col='fr.filter')} END AS filter_id"
 CALIBRATION = """TRUE AS is_usable,
     NULL::double precision AS quality_score,
     NULL::varchar(20) AS processing_status"""
+
+
+def _frames(image_type: str, columns: str) -> str:
+    """The catalogued frames (not excluded, file present) of one type, as `/api/frames/raw/` serves them.
+
+    One table per view: names come from scalar subqueries, computed for the rows a query returns only.
+    With joins here, the pipeline's query (five joins of its own) passes PostgreSQL's join_collapse_limit
+    and is planned in written order: a tile or target search then scans every frame (6 s at 1 M frames)."""
+    return (f"SELECT {COMMON},\n    {columns}\nFROM survey_frame fr\n"
+            f"WHERE fr.image_type = '{image_type}' AND fr.excluded_by = '' AND fr.present")
+
 
 VIEWS = {
     "facility_unit": "SELECT id, name FROM survey_unit",
@@ -80,8 +85,7 @@ VIEWS = {
     FROM names WHERE names.name IS NOT NULL
 )
 SELECT {FILTER_ID.format(col='name')} AS id, name FROM names WHERE name IS NOT NULL""",
-    "survey_scienceframe": f"""SELECT {COMMON},
-    {FILTER_OF_FRAME},
+    "survey_scienceframe": _frames("science", f"""{FILTER_OF_FRAME},
     fr.target_id,
     fr.tile_id,
     fr.airmass,
@@ -94,32 +98,21 @@ SELECT {FILTER_ID.format(col='name')} AS id, name FROM names WHERE name IS NOT N
     fr.dec AS unit_dec,
     fr.obsnote,
     fr.is_too,
-    fr.is_shift AS is_shift_observation
-{JOINS}
-WHERE fr.image_type = 'science' AND {CATALOGUED}""",
-    "survey_biasframe": f"""SELECT {COMMON},
-    {CALIBRATION},
+    fr.is_shift AS is_shift_observation"""),
+    "survey_biasframe": _frames("bias", f"""{CALIBRATION},
     NULL::double precision AS median_level,
     NULL::double precision AS noise_level,
-    NULL::double precision AS std_deviation
-{JOINS}
-WHERE fr.image_type = 'bias' AND {CATALOGUED}""",
-    "survey_darkframe": f"""SELECT {COMMON},
-    {CALIBRATION},
+    NULL::double precision AS std_deviation"""),
+    "survey_darkframe": _frames("dark", f"""{CALIBRATION},
     NULL::double precision AS dark_current,
     NULL::integer AS hotpix_count,
-    NULL::double precision AS median_level
-{JOINS}
-WHERE fr.image_type = 'dark' AND {CATALOGUED}""",
-    "survey_flatframe": f"""SELECT {COMMON},
-    {FILTER_OF_FRAME},
+    NULL::double precision AS median_level"""),
+    "survey_flatframe": _frames("flat", f"""{FILTER_OF_FRAME},
     {CALIBRATION},
     NULL::double precision AS median_counts,
     NULL::double precision AS uniformity_rms,
     NULL::double precision AS vignetting_level,
-    NULL::double precision AS illumination_gradient
-{JOINS}
-WHERE fr.image_type = 'flat' AND {CATALOGUED}""",
+    NULL::double precision AS illumination_gradient"""),
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.models import Count, Q, Sum
 
+from survey.conditions import CHUNK as NIGHT_CHUNK  # the pass keeps per-frame values until the medians, as there
 from survey.conditions import MEASURES, ConditionsTally
 from survey.copyrows import copy_rows
 from survey.models import FileProblem, Frame, Night, NightFolder, NightUnitStats, Target, Tile, TileFilterProgress
@@ -105,7 +106,6 @@ def _chunks(ids: Iterable[int], size: int = CHUNK) -> Iterable[list[int]]:
         yield ids[start : start + size]
 
 
-NIGHT_CHUNK = 200
 # One pass over the touched nights' frames gives every NightUnitStats figure (five GROUP BY queries and
 # a sixth pass for the conditions cost twice as much, mostly in reading the same rows again).
 _NIGHT_COLUMNS = ("night_id", "unit_id", "image_type", "filter", "excluded_by", "present", "file_size", "exptime",
@@ -115,12 +115,10 @@ _NIGHT_COLUMNS = ("night_id", "unit_id", "image_type", "filter", "excluded_by", 
 def refresh_night_unit_stats(night_ids: Iterable[int]) -> int:
     """Recompute NightUnitStats rows for the given nights (all units); returns rows written."""
     written = 0
-    # Per 200 nights (not CHUNK): the pass keeps each frame's exposure and weather values until the medians.
     for part in _chunks(night_ids, NIGHT_CHUNK):
         rows: dict[tuple[int, int], dict[str, Any]] = {}
         science_tiles: dict[tuple[int, int], set[int]] = defaultdict(set)
         by_filter: dict[tuple[int, int, str, str], list[float | None]] = defaultdict(list)  # catalogued exposure times
-        science_times: dict[tuple[int, int], list[float | None]] = defaultdict(list)
         conditions = ConditionsTally()
         frames = Frame.objects.filter(night_id__in=part).order_by().values_list(*_NIGHT_COLUMNS)
         for night_id, unit_id, image_type, filt, excluded_by, present, size, exptime, tile_id, warn, *measures in (
@@ -141,15 +139,17 @@ def refresh_night_unit_stats(night_ids: Iterable[int]) -> int:
             row["total_bytes"] += size or 0
             by_filter[(night_id, unit_id, filt or "-", image_type)].append(exptime)
             if image_type == "science":
-                science_times[key].append(exptime)
                 if tile_id is not None:
                     science_tiles[key].add(tile_id)
                 conditions.add(night_id, unit_id, tile_id, warn, measures)
+        science_times: dict[tuple[int, int], list[float]] = defaultdict(list)
         for (night_id, unit_id, filt, image_type), times in by_filter.items():
-            exptime = fsum(t for t in times if t is not None)
-            rows[(night_id, unit_id)]["by_filter"].setdefault(filt, {})[image_type] = {"n": len(times), "exptime": round(exptime, 3)}
+            known = [t for t in times if t is not None]
+            rows[(night_id, unit_id)]["by_filter"].setdefault(filt, {})[image_type] = {"n": len(times), "exptime": round(fsum(known), 3)}
+            if image_type == "science":
+                science_times[(night_id, unit_id)] += known
         for key, times in science_times.items():
-            rows[key]["science_exptime"] = fsum(t for t in times if t is not None)
+            rows[key]["science_exptime"] = fsum(times)
         for key, tiles in science_tiles.items():
             rows[key]["n_tiles"] = len(tiles)
         for night_id, unit_id, n in (
