@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,13 @@ WAIT_S = 20
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator:
-    """One headless Chromium for the session, with a fresh profile directory that is removed afterwards."""
+def browser(live_server) -> Iterator:
+    """One headless Chromium for the session, with a fresh profile directory that is removed afterwards.
+
+    It asks for the live server so that it is set up after it and torn down before it: Chromium's
+    keep-alive connections hold live-server request threads that share the test database connection,
+    and they must end while the server still allows that sharing (see _join_request_threads).
+    """
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip("chromium and chromedriver are not installed")
     from selenium import webdriver
@@ -36,7 +43,21 @@ def browser() -> Iterator:
         yield driver
     finally:
         driver.quit()
+        _join_request_threads()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _join_request_threads(timeout: float = 10.0) -> None:
+    """Wait for the live server's request threads that Chromium's closed connections are ending.
+
+    Each closes the database connections it used when its connection ends; the server's threads are
+    daemons that nobody joins, so one still closing when the live server stops finds the shared
+    in-memory SQLite connection no longer shareable and fails (a PytestUnhandledThreadExceptionWarning
+    in whichever test runs then)."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.name.endswith("(process_request_thread)"):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @dataclass
