@@ -10,7 +10,8 @@ in one run, how far those are from what the database work alone allows:
              replaced by a replay of their results recorded beforehand (`ChunkResult`s pickled as the
              reader processes send them; the writer unpickles them as it does from a pool). Everything
              else is the real command: start-up, planning, writing, statistics, snapshots, run record.
-             No reader, however fast, can make the command faster than this;
+             No reader that sends its results from other processes, however fast, can make the
+             command faster than this (one inside the writer's process would save the unpickling);
   original   the original's approach (astropy per file + one ORM save() per frame), bench_ingest.py's.
 
 The replay runs alternate with the real ones (the machine's speed drifts). Prints medians and the ratios
@@ -44,14 +45,14 @@ class _Recorder:
     name, workers = "record", 1
 
     def __init__(self) -> None:
-        self.blobs: list[bytes] = []
+        self.blobs: list[tuple[tuple[str, list[str]], bytes]] = []  # (the task's identity, its result pickled)
 
     def map(self, tasks: Iterable) -> Iterator:
         from rawdata.extract import read_chunk
 
         for task in tasks:
             result = read_chunk(task)
-            self.blobs.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            self.blobs.append((_identity(task), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
             yield result
 
     def close(self) -> None:
@@ -59,27 +60,30 @@ class _Recorder:
 
 
 class _Replay:
-    """Yields the recorded results in task order, unpickled as a pool's results are; checks that each
-    belongs to its task (the same plan on the same fresh database gives the same tasks)."""
+    """Yields the recorded results in task order, unpickled as a pool's results are; each only for the
+    task it was recorded for (the same plan on the same fresh database gives the same tasks)."""
 
     name, workers = "replay", 1
 
-    def __init__(self, blobs: list[bytes]) -> None:
+    def __init__(self, blobs: list[tuple[tuple[str, list[str]], bytes]]) -> None:
         self.blobs = blobs
 
     def map(self, tasks: Iterable) -> Iterator:
         tasks = list(tasks)
         if len(tasks) != len(self.blobs):
             raise SystemExit(f"replay: {len(tasks)} tasks, {len(self.blobs)} recorded results")
-        for task, blob in zip(tasks, self.blobs):
-            result = pickle.loads(blob)
-            names = {f.name for f in task.files}
-            if any(r.path.rsplit("/", 1)[-1] not in names for r in result.frames):
-                raise SystemExit("replay: a recorded result does not match its task")
-            yield result
+        for task, (identity, blob) in zip(tasks, self.blobs):
+            if _identity(task) != identity:
+                raise SystemExit(f"replay: task of {identity[0]} recorded, {task.context.path} asked for")
+            yield pickle.loads(blob)
 
     def close(self) -> None:
         return None
+
+
+def _identity(task) -> tuple[str, list[str]]:
+    """A chunk task's folder and file names, in order."""
+    return task.context.path, [f.name for f in task.files]
 
 
 def _ingest_with(executor, root: str) -> None:
@@ -101,7 +105,7 @@ def record_child(url: str, root: str, out: str, workdir: str) -> None:
 
 def replay_child(url: str, root: str, recorded: str, workdir: str) -> None:
     t = time.perf_counter()
-    blobs = pickle.loads(Path(recorded).read_bytes())  # a list of bytes: the results stay pickled
+    blobs = pickle.loads(Path(recorded).read_bytes())  # (identity, bytes) pairs: the results stay pickled
     load = time.perf_counter() - t
     django_setup(url, Path(workdir))
     _ingest_with(_Replay(blobs), root)

@@ -123,9 +123,10 @@ def _plotly_static() -> list[tuple[str, str]]:
 
     Found, not imported: importing plotly costs every process start (each ingest, each command) ~30 ms."""
     spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
+    if spec is None or spec.origin is None:  # not installed (or a stray namespace folder)
         return []
-    return [("plotly", str(Path(spec.submodule_search_locations[0]) / "package_data"))]
+    data = Path(spec.origin).parent / "package_data"
+    return [("plotly", str(data))] if (data / "plotly.min.js").is_file() else []
 
 
 STATICFILES_DIRS = _plotly_static()

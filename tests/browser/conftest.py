@@ -5,6 +5,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,11 @@ def browser(live_server) -> Iterator:
     try:
         yield driver
     finally:
-        driver.quit()
-        _join_request_threads()
-        shutil.rmtree(profile, ignore_errors=True)
+        try:
+            driver.quit()
+            _join_request_threads()
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
 
 
 def _join_request_threads(timeout: float = 10.0) -> None:
@@ -58,6 +61,8 @@ def _join_request_threads(timeout: float = 10.0) -> None:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and thread.name.endswith("(process_request_thread)"):
             thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                warnings.warn(f"live-server request thread {thread.name} still running after {timeout} s", stacklevel=1)
 
 
 @dataclass
