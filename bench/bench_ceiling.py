@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, Scratch, django_setup, machine_line, median, release_workdir, spread, timed_manage, vendors  # noqa: E402
+from bench_ingest import measure_original  # noqa: E402
 
 COMMAND = ("ingest_all_nights", "--data-root")
 
@@ -176,14 +177,7 @@ def main() -> int:
                     scratch.drop(url)
                     print(f"  {vendor} run {i + 1}: ours {run.wall:.2f} s, free read {wall:.2f} s "
                           f"(phases: {_phases(proc.stdout)})")
-                url = scratch.new()
-                proc = subprocess.run(
-                    [sys.executable, str(ROOT / "bench" / "bench_ingest.py"), "--_original", url, str(data),
-                     str(args.original_files), str(work)],
-                    cwd=ROOT, env={**scratch.env, "DATABASE_URL": url}, capture_output=True, text=True, check=True,
-                )
-                orig = json.loads(proc.stdout.strip().splitlines()[-1])
-                scratch.drop(url)
+                orig = measure_original(scratch, data, args.original_files, work)
                 rows.append((vendor, ours, free, orig["files"] / orig["seconds"]))
             finally:
                 scratch.close()

@@ -112,6 +112,21 @@ def original_approach(url: str, root: str, limit: int, workdir: str) -> None:
     print(json.dumps({"files": len(paths), "seconds": time.perf_counter() - start}))
 
 
+def measure_original(scratch: Scratch, data: Path, n: int, work: Path) -> dict:
+    """The original's approach on the first ``n`` files, in a fresh interpreter on a fresh database of
+    ``scratch``'s kind: {"files", "seconds"}."""
+    url = scratch.new()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--_original", url, str(data), str(n), str(work)],
+        cwd=ROOT, env={**scratch.env, "DATABASE_URL": url}, capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{scratch.vendor}: the original's approach failed")
+    scratch.drop(url)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=20_000, help="frames to generate and ingest (default 20000)")
@@ -161,16 +176,7 @@ def main() -> int:
                     print(f"  {vendor} run {i + 1}: {run.wall:.2f} s wall, {args.files / run.wall:,.0f} files/s end to end, "
                           f"{engines[-1]:,.0f} files/s reported, {pipes[-1]:,.0f} files/s reading+writing, {run.cpu:.1f} CPU s")
                     scratch.drop(url)
-                url = scratch.new()
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--_original", url, str(data), str(args.original_files), str(work)],
-                    cwd=ROOT, env={**scratch.env, "DATABASE_URL": url}, capture_output=True, text=True,
-                )
-                if proc.returncode != 0:
-                    print(proc.stderr[-3000:], file=sys.stderr)
-                    raise SystemExit(f"{vendor}: the original's approach failed")
-                orig = json.loads(proc.stdout.strip().splitlines()[-1])
-                scratch.drop(url)
+                orig = measure_original(scratch, data, args.original_files, work)
                 results[vendor] = {"walls": walls, "engines": engines, "pipes": pipes, "cpus": cpus,
                                    "original": orig["files"] / orig["seconds"], "original_files": orig["files"]}
                 print(f"  {vendor} original approach: {orig['files']:,} files in {orig['seconds']:.2f} s = "
